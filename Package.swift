@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One target per concept. Layering, bottom to top:
+//   CBLAS, CZlib, CPNG (system libraries)
+//   Kernels (BLAS + hand-written loops)  ->  Model (layers, forward/backward, loss)
+//   Dataset (IDX, gzip, downscale)   Checkpoint (safetensors)   Media (PNG, NPY)
+//   Training (joins model, data, checkpoints)
+//   VAECommand (the `vae` executable, imported by nothing)
+let package = Package(
+    name: "vae",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vae", targets: ["VAECommand"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+
+        .target(name: "Kernels", dependencies: ["CBLAS"]),
+        .target(name: "Model", dependencies: ["Kernels"]),
+        .target(name: "Dataset", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Checkpoint", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Media", dependencies: ["CPNG"]),
+        .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint"]),
+        .executableTarget(name: "VAECommand", dependencies: [
+            "Training", "Media",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media"]),
+    ]
+)
