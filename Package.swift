@@ -32,12 +32,12 @@ let package = Package(
         .target(name: "Media", dependencies: ["CPNG"]),
         .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint"]),
         .executableTarget(name: "VAECommand", dependencies: [
-            "Training", "Media",
+            "Training", "Media", "Model", "Dataset", "Checkpoint",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "Checkpoint"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),

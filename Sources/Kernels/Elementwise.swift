@@ -1,0 +1,59 @@
+import Foundation
+
+/// Fused loops that follow a matrix product, so that each activation is touched once.
+public enum Elementwise {
+    /// `rows x columns` matrix: adds `bias` to every row, then applies relu if asked.
+    public static func addBias(_ values: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
+                               bias: UnsafePointer<Float>, relu: Bool) {
+        var row = values
+        for _ in 0..<rows {
+            if relu {
+                for c in 0..<columns { row[c] = max(row[c] + bias[c], 0) }
+            } else {
+                for c in 0..<columns { row[c] += bias[c] }
+            }
+            row += columns
+        }
+    }
+
+    /// Backward of relu, given its output: zeroes the gradient where the unit was off.
+    public static func reluBackward(_ gradient: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count where output[i] <= 0 { gradient[i] = 0 }
+    }
+
+    /// Bias gradient: column sums of a `rows x columns` matrix, added into `biasGradient`.
+    public static func addColumnSums(_ values: UnsafePointer<Float>, rows: Int, columns: Int,
+                                     into biasGradient: UnsafeMutablePointer<Float>) {
+        var row = values
+        for _ in 0..<rows {
+            for c in 0..<columns { biasGradient[c] += row[c] }
+            row += columns
+        }
+    }
+
+    /// Binary cross-entropy of `sigmoid(logit)` against `target`, from the logit so that it
+    /// never overflows, fused with its gradient: writes `(sigmoid(l) - y) * gradientScale`
+    /// into `logitGradient` and returns the summed loss (accumulated in double precision:
+    /// a batch holds ~10^5 terms).
+    public static func sigmoidCrossEntropy(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, count: Int,
+                                           gradientScale: Float, logitGradient: UnsafeMutablePointer<Float>) -> Double {
+        var sum: Double = 0
+        for i in 0..<count {
+            let l = logits[i], y = targets[i]
+            let e = expf(-abs(l))                 // in (0, 1]: no overflow
+            sum += Double(max(l, 0) - l * y + log1pf(e))
+            let sigmoid = l >= 0 ? 1 / (1 + e) : e / (1 + e)
+            logitGradient[i] = (sigmoid - y) * gradientScale
+        }
+        return sum
+    }
+
+    /// Logistic function, written to stay finite for any input.
+    public static func sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let l = values[i]
+            let e = expf(-abs(l))
+            values[i] = l >= 0 ? 1 / (1 + e) : e / (1 + e)
+        }
+    }
+}

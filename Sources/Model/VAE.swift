@@ -1,0 +1,155 @@
+import Kernels
+
+/// The seed's variational autoencoder (SPEC 2): 8x8 input, latent of `latentDimension`,
+/// 28x28 output. It holds no parameters: they come in as one flat buffer laid out by
+/// `ParameterLayout`, so that training, checkpoints and collectives all see one buffer.
+public struct VAE: Sendable {
+    public static let inputSide = 8
+    public static let outputSide = 28
+    public static let inputPixels = inputSide * inputSide
+    public static let outputPixels = outputSide * outputSide
+
+    public let layout: ParameterLayout
+    public var latentDimension: Int { layout.latentDimension }
+
+    // Widths of the layers (SPEC 2).
+    static let conv1Channels = 32, conv2Channels = 64, hiddenWidth = 16
+    static let decoderSide = 7, decoderChannels = 64, deconv2Channels = 32
+    static var flatWidth: Int { 2 * 2 * conv2Channels }
+    static var decoderWidth: Int { decoderSide * decoderSide * decoderChannels }
+
+    // Stride-2 "same" layers pad 0 before (TensorFlow puts the odd padding after); the
+    // stride-1 output layer pads 1 each side.
+    static let conv1 = PatchGeometry(small: (4, 4), large: (8, 8), channels: 1, stride: 2, pad: 0)
+    static let conv2 = PatchGeometry(small: (2, 2), large: (4, 4), channels: conv1Channels, stride: 2, pad: 0)
+    static let deconv1 = PatchGeometry(small: (7, 7), large: (14, 14), channels: decoderChannels, stride: 2, pad: 0)
+    static let deconv2 = PatchGeometry(small: (14, 14), large: (28, 28), channels: deconv2Channels, stride: 2, pad: 0)
+    static let deconv3 = PatchGeometry(small: (28, 28), large: (28, 28), channels: 1, stride: 1, pad: 1)
+
+    public init(latentDimension: Int) {
+        layout = ParameterLayout(latentDimension: latentDimension)
+    }
+
+    /// Losses of one batch, summed over its images (not yet divided by any batch size).
+    public struct LossSums: Sendable, Equatable {
+        public var reconstruction: Double
+        public var kl: Double
+        public init(reconstruction: Double = 0, kl: Double = 0) {
+            self.reconstruction = reconstruction; self.kl = kl
+        }
+    }
+
+    /// Forward and backward of one micro-batch of `batch` images (at most the workspace's
+    /// capacity). `inputs` [batch, 64], `targets` [batch, 784], `eps` [batch, latent].
+    /// Overwrites `gradients` (the layout's size) with the gradient of
+    /// `lossScale * (summed reconstruction + summed KL)`; with `lossScale = 1 / globalBatch`
+    /// that is this micro-batch's share of the global batch's mean loss.
+    public func trainingStep(parameters p: UnsafePointer<Float>, gradients d: UnsafeMutablePointer<Float>,
+                             inputs: UnsafePointer<Float>, targets: UnsafePointer<Float>, eps: UnsafePointer<Float>,
+                             batch n: Int, lossScale: Float, workspace w: Workspace) -> LossSums {
+        precondition(n > 0 && n <= w.capacity && w.latentDimension == latentDimension)
+        let o = layout.offsets
+        let l = latentDimension
+        encode(parameters: p, inputs: inputs, batch: n, workspace: w)
+        Sampling.forward(mean: w.mean, logVar: w.logVar, eps: eps, count: n * l, into: w.z)
+        decodeLogits(parameters: p, z: w.z, batch: n, workspace: w)
+
+        d.update(repeating: 0, count: layout.count)
+        let reconstruction = Elementwise.sigmoidCrossEntropy(
+            logits: w.logits, targets: targets, count: n * VAE.outputPixels,
+            gradientScale: lossScale, logitGradient: w.dLogits)
+
+        // Decoder, output to input.
+        ConvTranspose2D.backward(w.dLogits, x: w.deconv2Out, batch: n, geometry: VAE.deconv3, inputs: VAE.deconv2Channels,
+                                 kernel: p + o.deconv3W, patches: w.deconv3Patches,
+                                 kernelGradient: d + o.deconv3W, biasGradient: d + o.deconv3B, inputGradient: w.dDeconv2)
+        Elementwise.reluBackward(w.dDeconv2, output: w.deconv2Out, count: n * VAE.deconv2.largeCount)
+        ConvTranspose2D.backward(w.dDeconv2, x: w.deconv1Out, batch: n, geometry: VAE.deconv2, inputs: VAE.decoderChannels,
+                                 kernel: p + o.deconv2W, patches: w.deconv2Patches,
+                                 kernelGradient: d + o.deconv2W, biasGradient: d + o.deconv2B, inputGradient: w.dDeconv1)
+        Elementwise.reluBackward(w.dDeconv1, output: w.deconv1Out, count: n * VAE.deconv1.largeCount)
+        ConvTranspose2D.backward(w.dDeconv1, x: w.decoderDense, batch: n, geometry: VAE.deconv1, inputs: VAE.decoderChannels,
+                                 kernel: p + o.deconv1W, patches: w.deconv1Patches,
+                                 kernelGradient: d + o.deconv1W, biasGradient: d + o.deconv1B, inputGradient: w.dDecoderDense)
+        Elementwise.reluBackward(w.dDecoderDense, output: w.decoderDense, count: n * VAE.decoderWidth)
+        Dense.backward(w.dDecoderDense, x: w.z, batch: n, inputs: l, outputs: VAE.decoderWidth,
+                       weight: p + o.decDenseW, weightGradient: d + o.decDenseW, biasGradient: d + o.decDenseB,
+                       inputGradient: w.dZ)
+
+        // Latent: reparameterisation and KL.
+        let kl = Sampling.backward(dz: w.dZ, mean: w.mean, logVar: w.logVar, eps: eps, count: n * l, klScale: lossScale,
+                                   meanGradient: w.dMean, logVarGradient: w.dLogVar)
+
+        // Encoder, output to input; the two heads' input gradients add up at the hidden layer.
+        Dense.backward(w.dMean, x: w.hidden, batch: n, inputs: VAE.hiddenWidth, outputs: l,
+                       weight: p + o.meanW, weightGradient: d + o.meanW, biasGradient: d + o.meanB,
+                       inputGradient: w.dHidden)
+        Dense.backward(w.dLogVar, x: w.hidden, batch: n, inputs: VAE.hiddenWidth, outputs: l,
+                       weight: p + o.logVarW, weightGradient: d + o.logVarW, biasGradient: d + o.logVarB,
+                       inputGradient: w.dHidden, accumulateInputGradient: true)
+        Elementwise.reluBackward(w.dHidden, output: w.hidden, count: n * VAE.hiddenWidth)
+        Dense.backward(w.dHidden, x: w.conv2Out, batch: n, inputs: VAE.flatWidth, outputs: VAE.hiddenWidth,
+                       weight: p + o.denseW, weightGradient: d + o.denseW, biasGradient: d + o.denseB,
+                       inputGradient: w.dConv2)
+        Conv2D.backward(w.dConv2, y: w.conv2Out, batch: n, geometry: VAE.conv2, outputs: VAE.conv2Channels,
+                        kernel: p + o.conv2W, patches: w.conv2Patches,
+                        kernelGradient: d + o.conv2W, biasGradient: d + o.conv2B, inputGradient: w.dConv1)
+        Conv2D.backward(w.dConv1, y: w.conv1Out, batch: n, geometry: VAE.conv1, outputs: VAE.conv1Channels,
+                        kernel: p + o.conv1W, patches: w.conv1Patches,
+                        kernelGradient: d + o.conv1W, biasGradient: d + o.conv1B, inputGradient: nil)
+        return LossSums(reconstruction: reconstruction, kl: kl)
+    }
+
+    /// Encoder forward: leaves `mean` and `logVar` [batch, latent] in the workspace.
+    public func encode(parameters p: UnsafePointer<Float>, inputs: UnsafePointer<Float>, batch n: Int, workspace w: Workspace) {
+        let o = layout.offsets
+        Conv2D.forward(inputs, batch: n, geometry: VAE.conv1, outputs: VAE.conv1Channels,
+                       kernel: p + o.conv1W, bias: p + o.conv1B, patches: w.conv1Patches, into: w.conv1Out)
+        Conv2D.forward(w.conv1Out, batch: n, geometry: VAE.conv2, outputs: VAE.conv2Channels,
+                       kernel: p + o.conv2W, bias: p + o.conv2B, patches: w.conv2Patches, into: w.conv2Out)
+        Dense.forward(w.conv2Out, batch: n, inputs: VAE.flatWidth, outputs: VAE.hiddenWidth,
+                      weight: p + o.denseW, bias: p + o.denseB, relu: true, into: w.hidden)
+        Dense.forward(w.hidden, batch: n, inputs: VAE.hiddenWidth, outputs: latentDimension,
+                      weight: p + o.meanW, bias: p + o.meanB, relu: false, into: w.mean)
+        Dense.forward(w.hidden, batch: n, inputs: VAE.hiddenWidth, outputs: latentDimension,
+                      weight: p + o.logVarW, bias: p + o.logVarB, relu: false, into: w.logVar)
+    }
+
+    /// Decoder forward up to the output logits (before the sigmoid), left in `workspace.logits`.
+    public func decodeLogits(parameters p: UnsafePointer<Float>, z: UnsafePointer<Float>, batch n: Int, workspace w: Workspace) {
+        let o = layout.offsets
+        Dense.forward(z, batch: n, inputs: latentDimension, outputs: VAE.decoderWidth,
+                      weight: p + o.decDenseW, bias: p + o.decDenseB, relu: true, into: w.decoderDense)
+        ConvTranspose2D.forward(w.decoderDense, batch: n, geometry: VAE.deconv1, inputs: VAE.decoderChannels,
+                                kernel: p + o.deconv1W, bias: p + o.deconv1B, relu: true,
+                                patches: w.deconv1Patches, into: w.deconv1Out)
+        ConvTranspose2D.forward(w.deconv1Out, batch: n, geometry: VAE.deconv2, inputs: VAE.decoderChannels,
+                                kernel: p + o.deconv2W, bias: p + o.deconv2B, relu: true,
+                                patches: w.deconv2Patches, into: w.deconv2Out)
+        ConvTranspose2D.forward(w.deconv2Out, batch: n, geometry: VAE.deconv3, inputs: VAE.deconv2Channels,
+                                kernel: p + o.deconv3W, bias: p + o.deconv3B, relu: false,
+                                patches: w.deconv3Patches, into: w.logits)
+    }
+
+    /// Decodes `z` [batch, latent] into pixel probabilities [batch, 784].
+    public func decode(parameters p: UnsafePointer<Float>, z: UnsafePointer<Float>, batch n: Int,
+                       workspace w: Workspace, into out: UnsafeMutablePointer<Float>) {
+        decodeLogits(parameters: p, z: z, batch: n, workspace: w)
+        out.update(from: w.logits, count: n * VAE.outputPixels)
+        Elementwise.sigmoid(out, count: n * VAE.outputPixels)
+    }
+
+    /// Evaluation: encodes, decodes `z_mean` (no sampling) into `reconstruction`, and returns
+    /// the summed losses against `targets`.
+    public func evaluate(parameters p: UnsafePointer<Float>, inputs: UnsafePointer<Float>, targets: UnsafePointer<Float>,
+                         batch n: Int, workspace w: Workspace, reconstruction out: UnsafeMutablePointer<Float>) -> LossSums {
+        encode(parameters: p, inputs: inputs, batch: n, workspace: w)
+        decodeLogits(parameters: p, z: w.mean, batch: n, workspace: w)
+        let reconstruction = Elementwise.sigmoidCrossEntropy(
+            logits: w.logits, targets: targets, count: n * VAE.outputPixels, gradientScale: 0, logitGradient: w.dLogits)
+        out.update(from: w.logits, count: n * VAE.outputPixels)
+        Elementwise.sigmoid(out, count: n * VAE.outputPixels)
+        return LossSums(reconstruction: reconstruction,
+                        kl: Sampling.divergence(mean: w.mean, logVar: w.logVar, count: n * latentDimension))
+    }
+}

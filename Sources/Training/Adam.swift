@@ -1,0 +1,57 @@
+import Foundation
+
+/// Adam's hyperparameters, Keras 3's defaults.
+public struct AdamHyperparameters: Sendable, Equatable {
+    public var learningRate: Float = 1e-3
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var epsilon: Float = 1e-7
+    public init(learningRate: Float = 1e-3) { self.learningRate = learningRate }
+}
+
+/// Adam exactly as Keras 3 computes it (float32, its update order and its way of writing the
+/// moment updates), so that parameters track TensorFlow's step for step.
+public struct Adam: Sendable {
+    public let hyperparameters: AdamHyperparameters
+    /// First and second moments, laid out like the parameters.
+    public var m: [Float]
+    public var v: [Float]
+    /// Updates applied so far (Keras's `iterations`).
+    public var step: Int
+
+    public init(count: Int, hyperparameters: AdamHyperparameters) {
+        self.hyperparameters = hyperparameters
+        m = [Float](repeating: 0, count: count)
+        v = [Float](repeating: 0, count: count)
+        step = 0
+    }
+
+    public mutating func update(_ parameters: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>) {
+        let h = hyperparameters
+        let t = Float(step + 1)
+        let alpha = h.learningRate * (1 - powf(h.beta2, t)).squareRoot() / (1 - powf(h.beta1, t))
+        let oneMinusBeta1 = 1 - h.beta1, oneMinusBeta2 = 1 - h.beta2, epsilon = h.epsilon
+        m.withUnsafeMutableBufferPointer { m in
+            v.withUnsafeMutableBufferPointer { v in
+                for i in 0..<m.count {
+                    m[i] += (g[i] - m[i]) * oneMinusBeta1
+                    v[i] += (g[i] * g[i] - v[i]) * oneMinusBeta2
+                    parameters[i] -= (m[i] * alpha) / (v[i].squareRoot() + epsilon)
+                }
+            }
+        }
+        step += 1
+    }
+}
+
+extension Adam {
+    /// The optimiser of a resumed run, with the learning rate the user now asks for.
+    public init(resuming saved: Adam, learningRate: Float) {
+        var hyperparameters = saved.hyperparameters
+        hyperparameters.learningRate = learningRate
+        self.init(count: saved.m.count, hyperparameters: hyperparameters)
+        m = saved.m
+        v = saved.v
+        step = saved.step
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// A training run's settings. Everything here that changes the numbers is recorded in each
+/// checkpoint, so that a resume can check it is continuing the same run.
+public struct TrainingConfiguration: Sendable, Equatable {
+    public var epochs = 150
+    /// Images per optimiser step, across all ranks.
+    public var batchSize = 128
+    /// Images per forward/backward call. Gradients of micro-batches are summed exactly, so the
+    /// result does not depend on which rank computed which micro-batch; changing this size
+    /// changes float rounding inside a micro-batch, so it is part of the run's identity.
+    public var microBatchSize = 16
+    public var latentDimension = 2
+    public var adam = AdamHyperparameters()
+    public var seed: UInt64 = 1
+    /// Train on the first `limit` training images only.
+    public var limit: Int?
+    /// Also checkpoint every this many steps (besides every epoch's end).
+    public var checkpointEvery: Int?
+    /// Checkpoints kept in the run directory; older ones are deleted.
+    public var keepCheckpoints = 3
+
+    public init() {}
+
+    /// Checks the values, with one message per problem in the words of the command line.
+    public func validate() throws(ConfigurationError) {
+        func require(_ ok: Bool, _ message: String) throws(ConfigurationError) {
+            if !ok { throw ConfigurationError(message) }
+        }
+        try require(epochs >= 1, "--epochs must be at least 1 (got \(epochs))")
+        try require(batchSize >= 1 && batchSize <= 65_536, "--batch-size must be between 1 and 65536 (got \(batchSize))")
+        try require(microBatchSize >= 1 && microBatchSize <= 1024,
+                    "--micro-batch-size must be between 1 and 1024 (got \(microBatchSize))")
+        try require((batchSize + microBatchSize - 1) / microBatchSize <= 2048,
+                    "--batch-size / --micro-batch-size must be at most 2048 micro-batches per step")
+        try require(latentDimension >= 1 && latentDimension <= 4096, "--latent-dim must be between 1 and 4096 (got \(latentDimension))")
+        try require(adam.learningRate.isFinite && adam.learningRate > 0,
+                    "--learning-rate must be a positive number (got \(adam.learningRate))")
+        if let limit { try require(limit >= 1, "--limit must be at least 1 (got \(limit))") }
+        if let every = checkpointEvery { try require(every >= 1, "--checkpoint-every must be at least 1 (got \(every))") }
+        try require(keepCheckpoints >= 1, "--keep-checkpoints must be at least 1 (got \(keepCheckpoints))")
+    }
+}
+
+/// A setting that cannot be used; the message is one line for the user.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,30 @@
+import Checkpoint
+import Foundation
+import Model
+
+/// Model weights for the inference commands: from a training checkpoint or from any
+/// safetensors file holding the Keras-named tensors (e.g. exported from Keras), so trained
+/// weights can be brought in. The latent size is read off the tensors themselves.
+public struct InferenceWeights: Sendable {
+    public let model: VAE
+    public let parameters: [Float]
+
+    public init(_ url: URL) throws {
+        let file = try SafeTensors.read(url, requireChecksum: false)
+        guard let meanShape = file.shape(of: "encoder.z_mean.kernel") else {
+            throw CheckpointError(url, "holds no tensor encoder.z_mean.kernel: not weights of this model")
+        }
+        guard meanShape.count == 2, meanShape[0] == 16, meanShape[1] >= 1, meanShape[1] <= 4096 else {
+            throw CheckpointError(url, "encoder.z_mean.kernel has shape \(meanShape), expected [16, latent]")
+        }
+        let model = VAE(latentDimension: meanShape[1])
+        var flat = [Float](repeating: 0, count: model.layout.count)
+        try flat.withUnsafeMutableBufferPointer { flat in
+            for spec in model.layout.specs {
+                try file.copy(spec.name, expectedShape: spec.shape, into: UnsafeMutableBufferPointer(rebasing: flat[spec.range]))
+            }
+        }
+        self.model = model
+        parameters = flat
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+
+/// `RUN/metrics.jsonl`: one JSON object per finished epoch, appended as epochs end.
+struct MetricsLog {
+    let url: URL
+
+    func append(_ metrics: EpochMetrics) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var line = try encoder.encode(metrics)
+        line.append(UInt8(ascii: "\n"))
+        do {
+            if !FileManager.default.fileExists(atPath: url.path) {
+                try Data().write(to: url)
+            }
+            let handle = try FileHandle(forWritingTo: url)
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: line)
+        } catch {
+            throw TrainingError("\(url.path): cannot append metrics: \(error.localizedDescription)")
+        }
+    }
+
+    /// Drops the lines of epochs after `epoch` (left by a run that went further than the
+    /// checkpoint it is resumed from), so each epoch appears once. Rewrites atomically.
+    func truncate(after epoch: Int) throws {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return }
+        let lines = text.split(separator: "\n")
+        let kept = lines.filter { line in
+            guard let metrics = try? JSONDecoder().decode(EpochMetrics.self, from: Data(line.utf8)) else { return false }
+            return metrics.epoch <= epoch
+        }
+        guard kept.count != lines.count else { return }
+        let body = kept.map { $0 + "\n" }.joined()
+        do {
+            try Data(body.utf8).write(to: url, options: .atomic)
+        } catch {
+            throw TrainingError("\(url.path): cannot rewrite metrics: \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import Checkpoint
+import Dataset
+import Foundation
+import Kernels
+import Model
+
+/// What a trainer tells whoever watches it (the console, tests).
+public protocol TrainingObserver: AnyObject {
+    func stepFinished(_ progress: StepProgress)
+    func epochFinished(_ metrics: EpochMetrics)
+    func checkpointSaved(_ url: URL)
+}
+
+public struct StepProgress: Sendable {
+    public let epoch: Int            // 1-based, the epoch in progress
+    public let epochs: Int
+    public let stepInEpoch: Int      // steps done in this epoch
+    public let stepsPerEpoch: Int
+    public let loss: Double          // running epoch means
+    public let reconstructionLoss: Double
+    public let klLoss: Double
+    public let imagesPerSecond: Double
+    /// Images left to train on in the whole run, for an ETA.
+    public let remainingImages: Int
+}
+
+/// One line of `metrics.jsonl`.
+public struct EpochMetrics: Sendable, Codable, Equatable {
+    public let epoch: Int            // 1-based
+    public let step: Int
+    public let loss: Double
+    public let reconstructionLoss: Double
+    public let klLoss: Double
+    public let imagesPerSecond: Double
+    public let seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, step, loss, seconds
+        case reconstructionLoss = "reconstruction_loss", klLoss = "kl_loss", imagesPerSecond = "images_per_second"
+    }
+}
+
+/// Training failed in a way the user must hear about (divergence, I/O).
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs the schedule: shuffled global batches, each cut into fixed micro-batches whose
+/// gradients are summed exactly, one Adam update per batch, metrics and checkpoints per epoch.
+public final class Trainer {
+    public let configuration: TrainingConfiguration
+    public let model: VAE
+    public private(set) var state: TrainingState
+    let data: ImageSet
+    let identity: RunIdentity
+    let store: CheckpointStore
+    let metrics: MetricsLog
+    weak var observer: TrainingObserver?
+
+    /// Number of training images used.
+    public var imageCount: Int { min(configuration.limit ?? data.count, data.count) }
+    public var stepsPerEpoch: Int { (imageCount + configuration.batchSize - 1) / configuration.batchSize }
+
+    public init(configuration: TrainingConfiguration, data: ImageSet, state: TrainingState,
+                runDirectory: URL, observer: TrainingObserver?) {
+        self.configuration = configuration
+        self.data = data
+        self.state = state
+        model = VAE(latentDimension: configuration.latentDimension)
+        identity = RunIdentity(configuration, dataset: data.fingerprint)
+        store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
+        metrics = MetricsLog(url: runDirectory.appendingPathComponent("metrics.jsonl"))
+        self.observer = observer
+    }
+
+    /// Trains until `configuration.epochs` epochs are complete.
+    public func run() throws {
+        BLAS.useSingleThread()
+        try metrics.truncate(after: state.epoch)
+        let step = StepBuffers(model: model, microBatch: configuration.microBatchSize)
+        while state.epoch < configuration.epochs {
+            try runEpoch(step)
+        }
+    }
+
+    private func runEpoch(_ buffers: StepBuffers) throws {
+        let batchSize = configuration.batchSize
+        let order = Philox(seed: configuration.seed).permutation(count: imageCount, epoch: state.epoch)
+        let started = ContinuousClock.now
+        var imagesThisSession = 0
+        while state.stepInEpoch < stepsPerEpoch {
+            let first = state.stepInEpoch * batchSize
+            let batch = order[first..<min(first + batchSize, imageCount)]
+            let (reconstruction, kl) = try trainStep(on: batch, buffers)
+            state.epochTotals.reconstruction += reconstruction
+            state.epochTotals.kl += kl
+            state.epochTotals.steps += 1
+            state.stepInEpoch += 1
+            imagesThisSession += batch.count
+            let seconds = (ContinuousClock.now - started).seconds
+            let totals = state.epochTotals
+            observer?.stepFinished(StepProgress(
+                epoch: state.epoch + 1, epochs: configuration.epochs, stepInEpoch: state.stepInEpoch,
+                stepsPerEpoch: stepsPerEpoch, loss: (totals.reconstruction + totals.kl) / Double(totals.steps),
+                reconstructionLoss: totals.reconstruction / Double(totals.steps), klLoss: totals.kl / Double(totals.steps),
+                imagesPerSecond: Double(imagesThisSession) / max(seconds, 1e-9),
+                remainingImages: (imageCount - min(state.stepInEpoch * batchSize, imageCount))
+                    + (configuration.epochs - state.epoch - 1) * imageCount))
+            if let every = configuration.checkpointEvery, state.step % every == 0, state.stepInEpoch < stepsPerEpoch {
+                try saveCheckpoint()
+            }
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        let totals = state.epochTotals
+        let line = EpochMetrics(
+            epoch: state.epoch + 1, step: state.step,
+            loss: (totals.reconstruction + totals.kl) / Double(totals.steps),
+            reconstructionLoss: totals.reconstruction / Double(totals.steps), klLoss: totals.kl / Double(totals.steps),
+            imagesPerSecond: Double(imagesThisSession) / max(seconds, 1e-9), seconds: seconds)
+        state.epoch += 1
+        state.stepInEpoch = 0
+        state.epochTotals = EpochTotals()
+        try metrics.append(line)
+        observer?.epochFinished(line)
+        try saveCheckpoint()
+    }
+
+    /// One optimiser step on the images `batch` (dataset indices). Returns the batch's mean
+    /// reconstruction and KL losses.
+    private func trainStep(on batch: ArraySlice<Int32>, _ b: StepBuffers) throws -> (Double, Double) {
+        let latent = model.latentDimension
+        let random = Philox(seed: configuration.seed)
+        let scale = 1 / Float(batch.count)
+        let parameterCount = model.layout.count
+        b.sum.reset()
+        var start = batch.startIndex
+        while start < batch.endIndex {
+            let end = min(start + configuration.microBatchSize, batch.endIndex)
+            for (j, index) in batch[start..<end].enumerated() {
+                let i = Int(index)
+                data.lowResolution(i, into: b.inputs + j * VAE.inputPixels)
+                data.target(i, into: b.targets + j * VAE.outputPixels)
+                random.normals(.noise, item: UInt32(state.epoch), index: UInt64(i), count: latent, into: b.eps + j * latent)
+            }
+            let sums = state.parameters.withUnsafeBufferPointer { p in
+                model.trainingStep(parameters: p.baseAddress!, gradients: b.gradients, inputs: b.inputs, targets: b.targets,
+                                   eps: b.eps, batch: end - start, lossScale: scale, workspace: b.workspace)
+            }
+            // The losses ride along with the gradients, so one exact sum serves both.
+            b.gradients[parameterCount] = Float(sums.reconstruction) * scale
+            b.gradients[parameterCount + 1] = Float(sums.kl) * scale
+            guard b.sum.add(b.gradients) else {
+                throw TrainingError("training diverged at step \(state.step + 1) (epoch \(state.epoch + 1)): a gradient is not finite or exceeds \(ExactSum.limit); try a lower --learning-rate")
+            }
+            start = end
+        }
+        b.sum.total(into: b.total)
+        state.applyGradients(b.total)
+        return (Double(b.total[parameterCount]), Double(b.total[parameterCount + 1]))
+    }
+
+    private func saveCheckpoint() throws {
+        let url = try TrainingCheckpoint.save(state, identity: identity, epochsPlanned: configuration.epochs, worldSize: 1,
+                                              to: store, keepLast: configuration.keepCheckpoints)
+        observer?.checkpointSaved(url)
+    }
+}
+
+/// The buffers one step reuses: a micro-batch's inputs and the gradient sums.
+final class StepBuffers {
+    let workspace: Workspace
+    let inputs, targets, eps: UnsafeMutablePointer<Float>
+    /// A micro-batch's gradient followed by its two loss terms; then their exact sum's total.
+    let gradients, total: UnsafeMutablePointer<Float>
+    var sum: ExactSum
+
+    init(model: VAE, microBatch: Int) {
+        workspace = Workspace(capacity: microBatch, latentDimension: model.latentDimension)
+        inputs = .allocate(capacity: microBatch * VAE.inputPixels)
+        targets = .allocate(capacity: microBatch * VAE.outputPixels)
+        eps = .allocate(capacity: microBatch * model.latentDimension)
+        gradients = .allocate(capacity: model.layout.count + 2)
+        total = .allocate(capacity: model.layout.count + 2)
+        sum = ExactSum(count: model.layout.count + 2)
+    }
+
+    deinit {
+        for buffer in [inputs, targets, eps, gradients, total] { buffer.deallocate() }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

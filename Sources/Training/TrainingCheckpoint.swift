@@ -1,0 +1,157 @@
+import Checkpoint
+import Foundation
+import Model
+
+/// What identifies a run: the settings that change its numbers. A resume must match them
+/// (unless the user allows a change), and every checkpoint records them.
+public struct RunIdentity: Sendable, Equatable {
+    public var latentDimension: Int
+    public var batchSize: Int
+    public var microBatchSize: Int
+    public var learningRate: Float
+    public var seed: UInt64
+    public var limit: Int?
+    /// `ImageSet.fingerprint` of the training data.
+    public var dataset: String
+
+    public init(latentDimension: Int, batchSize: Int, microBatchSize: Int, learningRate: Float, seed: UInt64,
+                limit: Int?, dataset: String) {
+        self.latentDimension = latentDimension
+        self.batchSize = batchSize
+        self.microBatchSize = microBatchSize
+        self.learningRate = learningRate
+        self.seed = seed
+        self.limit = limit
+        self.dataset = dataset
+    }
+
+    public init(_ configuration: TrainingConfiguration, dataset: String) {
+        latentDimension = configuration.latentDimension
+        batchSize = configuration.batchSize
+        microBatchSize = configuration.microBatchSize
+        learningRate = configuration.adam.learningRate
+        seed = configuration.seed
+        limit = configuration.limit
+        self.dataset = dataset
+    }
+
+    /// The differences from `other`, each as "what: mine vs other's", for a refusal message.
+    public func differences(from requested: RunIdentity) -> [String] {
+        var out: [String] = []
+        func compare<T: Equatable>(_ what: String, _ a: T, _ b: T, _ show: (T) -> String) {
+            if a != b { out.append("\(what) \(show(a)) (this run asks for \(show(b)))") }
+        }
+        compare("latent dimension", latentDimension, requested.latentDimension) { "\($0)" }
+        compare("batch size", batchSize, requested.batchSize) { "\($0)" }
+        compare("micro-batch size", microBatchSize, requested.microBatchSize) { "\($0)" }
+        compare("learning rate", learningRate, requested.learningRate) { "\($0)" }
+        compare("seed", seed, requested.seed) { "\($0)" }
+        compare("limit", limit, requested.limit) { $0.map { "\($0)" } ?? "none" }
+        compare("training data", dataset, requested.dataset) { "sha256 \($0.prefix(12))…" }
+        return out
+    }
+}
+
+/// The checkpoint format (SPEC 5): model tensors under Keras names and layouts, Adam's moments
+/// as `optimizer.m.<name>` / `optimizer.v.<name>`, and the position, settings and epoch totals
+/// as string metadata. Numbers are written so that they read back exactly.
+public enum TrainingCheckpoint {
+    public static let formatVersion = "1"
+
+    public static func save(_ state: TrainingState, identity: RunIdentity, epochsPlanned: Int, worldSize: Int,
+                            to store: CheckpointStore, keepLast: Int) throws -> URL {
+        let layout = ParameterLayout(latentDimension: identity.latentDimension)
+        let h = state.adam.hyperparameters
+        let metadata: [String: String] = [
+            "format": "vae-training-checkpoint",
+            "format_version": formatVersion,
+            "step": "\(state.step)",
+            "epoch": "\(state.epoch)",
+            "step_in_epoch": "\(state.stepInEpoch)",
+            "epochs_planned": "\(epochsPlanned)",
+            "latent_dim": "\(identity.latentDimension)",
+            "batch_size": "\(identity.batchSize)",
+            "micro_batch_size": "\(identity.microBatchSize)",
+            "learning_rate": "\(h.learningRate)",
+            "beta_1": "\(h.beta1)",
+            "beta_2": "\(h.beta2)",
+            "epsilon": "\(h.epsilon)",
+            "seed": "\(identity.seed)",
+            "limit": identity.limit.map { "\($0)" } ?? "none",
+            "dataset_sha256": identity.dataset,
+            "world_size": "\(worldSize)",
+            "epoch_reconstruction_sum": "\(state.epochTotals.reconstruction)",
+            "epoch_kl_sum": "\(state.epochTotals.kl)",
+            "epoch_steps": "\(state.epochTotals.steps)",
+        ]
+        return try state.parameters.withUnsafeBufferPointer { p in
+            try state.adam.m.withUnsafeBufferPointer { m in
+                try state.adam.v.withUnsafeBufferPointer { v in
+                    var tensors: [TensorView] = []
+                    for (prefix, buffer) in [("", p), ("optimizer.m.", m), ("optimizer.v.", v)] {
+                        for spec in layout.specs {
+                            tensors.append((prefix + spec.name, spec.shape, UnsafeBufferPointer(rebasing: buffer[spec.range])))
+                        }
+                    }
+                    return try store.save(step: state.step, tensors: tensors, metadata: metadata, keepLast: keepLast)
+                }
+            }
+        }
+    }
+
+    /// Reads a training checkpoint back; refuses files that are not whole training checkpoints.
+    public static func load(_ file: SafeTensorsFile) throws -> (state: TrainingState, identity: RunIdentity) {
+        let meta = file.metadata
+        func fail(_ reason: String) -> CheckpointError { CheckpointError(file.url, reason) }
+        guard meta["format_version"] != nil else {
+            throw fail("not a training checkpoint (no format_version in its metadata): it holds weights only and cannot be resumed")
+        }
+        guard meta["format_version"] == formatVersion else {
+            throw fail("checkpoint format version \(meta["format_version"]!) is not supported (this build reads \(formatVersion))")
+        }
+        func string(_ key: String) throws -> String {
+            guard let value = meta[key] else { throw fail("metadata has no \(key)") }
+            return value
+        }
+        func number<T: LosslessStringConvertible>(_ key: String, _: T.Type = T.self) throws -> T {
+            let text = try string(key)
+            guard let value = T(text) else { throw fail("metadata \(key) is '\(text)', not a number") }
+            return value
+        }
+        let limitText = try string("limit")
+        let identity = RunIdentity(
+            latentDimension: try number("latent_dim"), batchSize: try number("batch_size"),
+            microBatchSize: try number("micro_batch_size"), learningRate: try number("learning_rate"),
+            seed: try number("seed"),
+            limit: limitText == "none" ? nil : try number("limit", Int.self),
+            dataset: try string("dataset_sha256"))
+        guard identity.latentDimension >= 1 && identity.latentDimension <= 4096 else {
+            throw fail("metadata latent_dim \(identity.latentDimension) is out of range")
+        }
+        var hyperparameters = AdamHyperparameters(learningRate: identity.learningRate)
+        hyperparameters.beta1 = try number("beta_1")
+        hyperparameters.beta2 = try number("beta_2")
+        hyperparameters.epsilon = try number("epsilon")
+
+        let layout = ParameterLayout(latentDimension: identity.latentDimension)
+        func read(_ prefix: String) throws -> [Float] {
+            var flat = [Float](repeating: 0, count: layout.count)
+            try flat.withUnsafeMutableBufferPointer { flat in
+                for spec in layout.specs {
+                    try file.copy(prefix + spec.name, expectedShape: spec.shape, into: UnsafeMutableBufferPointer(rebasing: flat[spec.range]))
+                }
+            }
+            return flat
+        }
+        var adam = Adam(count: layout.count, hyperparameters: hyperparameters)
+        adam.m = try read("optimizer.m.")
+        adam.v = try read("optimizer.v.")
+        adam.step = try number("step")
+        let state = TrainingState(
+            parameters: try read(""), adam: adam, epoch: try number("epoch"), stepInEpoch: try number("step_in_epoch"),
+            epochTotals: EpochTotals(reconstruction: try number("epoch_reconstruction_sum"),
+                                     kl: try number("epoch_kl_sum"), steps: try number("epoch_steps")))
+        guard state.step >= 0, state.epoch >= 0, state.stepInEpoch >= 0 else { throw fail("metadata has a negative position") }
+        return (state, identity)
+    }
+}

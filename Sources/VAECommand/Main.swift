@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct VAECommandLine: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vae",
+        abstract: "Train a variational autoencoder that upscales 8x8 digits to 28x28, and use it.",
+        discussion: """
+        Runs as one process, or as one rank per core under mpirun. Runs live in a run \
+        directory holding checkpoints/, metrics.jsonl and the outputs.
+        """,
+        subcommands: [Train.self, Upscale.self])
+
+    /// Bad input gets one line on stderr and a non-zero exit, never a trace.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch where isArgumentError(error) {
+            Console.fail(message(for: error).split(separator: "\n").joined(separator: "; ") + " (see 'vae --help')",
+                         code: exitCode(for: error).rawValue)
+        } catch {
+            Console.fail(String(describing: error), code: 1)
+        }
+    }
+
+    /// ArgumentParser's own errors (parsing, validation) versus the trainer's.
+    static func isArgumentError(_ error: Error) -> Bool {
+        error is ValidationError || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
+    }
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Checkpoint
+import Dataset
+import Foundation
+import Training
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train the model on MNIST (or any IDX set of 28x28 images).",
+        discussion: """
+        Checkpoints are written to RUN/checkpoints at the end of every epoch (and every \
+        --checkpoint-every steps), metrics to RUN/metrics.jsonl. With --resume the run continues \
+        from its newest valid checkpoint and ends exactly as if it had never stopped; settings not \
+        given are taken from the checkpoint.
+        """)
+
+    @Option(help: "Folder of IDX files with MNIST's names, raw or .gz. (default: the bundled data/mnist)")
+    var data: String?
+
+    @Option(name: .customLong("run-dir"), help: "Run directory: checkpoints, metrics and outputs.")
+    var runDir = "runs/vae"
+
+    @Option(help: "Total epochs of the run (a resumed run continues until this many are done). (default: 150)")
+    var epochs: Int?
+
+    @Option(name: .customLong("batch-size"), help: "Images per optimiser step, over all ranks. (default: 128)")
+    var batchSize: Int?
+
+    @Option(name: .customLong("micro-batch-size"),
+            help: "Images per forward/backward call; gradients of micro-batches are summed exactly. (default: 16)")
+    var microBatchSize: Int?
+
+    @Option(name: .customLong("latent-dim"), help: "Size of the latent space. (default: 2)")
+    var latentDim: Int?
+
+    @Option(name: .customLong("learning-rate"), help: "Adam's learning rate. (default: 0.001)")
+    var learningRate: Float?
+
+    @Option(help: "Seed of everything random: initial weights, shuffles, sampling noise. (default: 1)")
+    var seed: UInt64?
+
+    @Option(help: "Train on the first N training images only.")
+    var limit: Int?
+
+    @Option(name: .customLong("checkpoint-every"), help: "Also checkpoint every N steps.")
+    var checkpointEvery: Int?
+
+    @Option(name: .customLong("keep-checkpoints"), help: "How many checkpoints to keep.")
+    var keepCheckpoints = 3
+
+    @Flag(help: "Continue the run in --run-dir from its newest valid checkpoint.")
+    var resume = false
+
+    @Flag(name: .customLong("allow-config-change"),
+          help: "With --resume, accept a different batch size, learning rate, seed, limit or data set.")
+    var allowConfigChange = false
+
+    func run() throws {
+        let runDirectory = URL(fileURLWithPath: runDir)
+        let dataDirectory = try DataLocation.resolve(data)
+        let train = try ImageSet.load(.train, from: dataDirectory)
+        let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
+
+        var configuration = TrainingConfiguration()
+        let state: TrainingState
+        if resume {
+            guard let file = try store.newestValid(warn: { Console.note("skipping \($0)") }) else {
+                throw ValidationError("--resume: no checkpoint to resume from in \(store.directory.path)")
+            }
+            let (saved, identity) = try TrainingCheckpoint.load(file)
+            // Settings not given on the command line continue as the checkpoint has them.
+            configuration.latentDimension = identity.latentDimension
+            configuration.batchSize = identity.batchSize
+            configuration.microBatchSize = identity.microBatchSize
+            configuration.adam.learningRate = identity.learningRate
+            configuration.seed = identity.seed
+            configuration.limit = identity.limit
+            apply(to: &configuration)
+            try configuration.validate()
+            let requested = RunIdentity(configuration, dataset: train.fingerprint)
+            if requested.latentDimension != identity.latentDimension {
+                throw ValidationError("cannot resume \(file.url.path): it has latent dimension \(identity.latentDimension), not \(requested.latentDimension)")
+            }
+            let differences = identity.differences(from: requested)
+            if !differences.isEmpty && !allowConfigChange {
+                throw ValidationError("cannot resume \(file.url.path): it was trained with \(differences.joined(separator: ", ")); pass --allow-config-change to continue anyway")
+            }
+            var resumed = saved
+            resumed.adam = Adam(resuming: saved.adam, learningRate: configuration.adam.learningRate)
+            state = resumed
+            Console.note("resuming from \(file.url.path) (epoch \(saved.epoch), step \(saved.step))")
+        } else {
+            apply(to: &configuration)
+            try configuration.validate()
+            try RunDirectoryCheck.requireFresh(runDirectory, store: store)
+            state = TrainingState(layout: .init(latentDimension: configuration.latentDimension),
+                                  seed: configuration.seed, adam: configuration.adam)
+        }
+        if state.epoch >= configuration.epochs {
+            Console.say("nothing to do: the run has already completed \(state.epoch) of \(configuration.epochs) epochs")
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("cannot create run directory \(runDirectory.path): \(error.localizedDescription)")
+        }
+        let console = Console()
+        let trainer = Trainer(configuration: configuration, data: train, state: state,
+                              runDirectory: runDirectory, observer: console)
+        Console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension) -> \(runDirectory.path)")
+        try trainer.run()
+        let newest = try store.steps().last.map { store.url(forStep: $0).path } ?? "none"
+        Console.say("done: \(trainer.state.epoch) epochs, step \(trainer.state.step); newest checkpoint \(newest)")
+    }
+
+    /// The flags the user gave, over the defaults (or over the checkpoint's settings).
+    private func apply(to c: inout TrainingConfiguration) {
+        if let epochs { c.epochs = epochs }
+        if let batchSize { c.batchSize = batchSize }
+        if let microBatchSize { c.microBatchSize = microBatchSize }
+        if let latentDim { c.latentDimension = latentDim }
+        if let learningRate { c.adam.learningRate = learningRate }
+        if let seed { c.seed = seed }
+        if let limit { c.limit = limit }
+        c.checkpointEvery = checkpointEvery
+        c.keepCheckpoints = keepCheckpoints
+    }
+}
+
+enum RunDirectoryCheck {
+    /// A new run never writes into a directory that holds another run's files.
+    static func requireFresh(_ directory: URL, store: CheckpointStore) throws {
+        let hasCheckpoints = !(try store.steps()).isEmpty
+        let hasMetrics = FileManager.default.fileExists(atPath: directory.appendingPathComponent("metrics.jsonl").path)
+        if hasCheckpoints || hasMetrics {
+            throw ValidationError("\(directory.path) already holds a run; pass --resume to continue it, or choose another --run-dir")
+        }
+    }
+}
+
+/// Where the data is: `--data`, or the MNIST copy the repository carries in `data/mnist`,
+/// found from the executable's location (it lives in the repository's build folder).
+enum DataLocation {
+    static func resolve(_ given: String?) throws -> URL {
+        if let given {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: given, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--data \(given): no such directory")
+            }
+            return URL(fileURLWithPath: given)
+        }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var folder = executable.deletingLastPathComponent()
+        for candidate in [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)] + ancestors(of: folder) {
+            let bundled = candidate.appendingPathComponent("data/mnist")
+            if FileManager.default.fileExists(atPath: bundled.appendingPathComponent("SHA256SUMS").path) {
+                return bundled
+            }
+            folder = candidate
+        }
+        throw ValidationError("no --data given and the bundled data/mnist was not found near \(executable.path); pass --data DIR")
+    }
+
+    private static func ancestors(of url: URL) -> [URL] {
+        var out: [URL] = []
+        var current = url
+        while current.path != "/" {
+            out.append(current)
+            current = current.deletingLastPathComponent()
+        }
+        return out
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Dataset
+import Foundation
+import Media
+import Model
+import Training
+
+struct Upscale: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upscale 8x8 digits to 28x28 with a trained model.",
+        discussion: """
+        Takes the first N images of a split, makes their 8x8 inputs exactly as training does, and \
+        decodes each image's z_mean. Writes a float32 .npy of shape [N,28,28] or a PNG sheet.
+        """)
+
+    @Option(help: "Model weights: a training checkpoint or any safetensors file with the Keras-named tensors.")
+    var checkpoint: String
+
+    @Option(help: "Folder of IDX files with MNIST's names. (default: the bundled data/mnist)")
+    var data: String?
+
+    @Option(help: "Which split to take images from: train or test.")
+    var split: Split = .test
+
+    @Option(help: "Upscale the first N images of the split.")
+    var first = 16
+
+    @Option(help: "Output file: .npy (float32 [N,28,28], values in [0,1]) or .png (a sheet of the digits).")
+    var out: String
+
+    @Option(name: .customLong("save-lowres"), help: "Also write the 8x8 inputs as float32 .npy [N,8,8].")
+    var saveLowres: String?
+
+    @Option(help: "Enlarge each pixel of the PNG sheet this many times.")
+    var scale = 4
+
+    func validate() throws {
+        guard first >= 1 else { throw ValidationError("--first must be at least 1 (got \(first))") }
+        guard scale >= 1 && scale <= 64 else { throw ValidationError("--scale must be between 1 and 64 (got \(scale))") }
+        guard out.hasSuffix(".npy") || out.hasSuffix(".png") else {
+            throw ValidationError("--out \(out): the name must end in .npy or .png")
+        }
+        if let saveLowres, !saveLowres.hasSuffix(".npy") {
+            throw ValidationError("--save-lowres \(saveLowres): the name must end in .npy")
+        }
+    }
+
+    func run() throws {
+        let weights = try InferenceWeights(URL(fileURLWithPath: checkpoint))
+        let images = try ImageSet.load(split, from: try DataLocation.resolve(data))
+        guard first <= images.count else {
+            throw ValidationError("--first \(first): the \(split.rawValue) split has only \(images.count) images")
+        }
+        var lowResolution = [Float](repeating: 0, count: first * VAE.inputPixels)
+        lowResolution.withUnsafeMutableBufferPointer { buffer in
+            for i in 0..<first { images.lowResolution(i, into: buffer.baseAddress! + i * VAE.inputPixels) }
+        }
+        let upscaled = Inference.reconstruct(weights, inputs: lowResolution, count: first)
+        let outURL = URL(fileURLWithPath: out)
+        if out.hasSuffix(".npy") {
+            try NPY.write(upscaled, shape: [first, VAE.outputSide, VAE.outputSide], to: outURL)
+        } else {
+            let digits = (0..<first).map { i in
+                GreyImage(width: VAE.outputSide, height: VAE.outputSide,
+                          pixels: Array(upscaled[(i * VAE.outputPixels)..<((i + 1) * VAE.outputPixels)]))
+            }
+            let sheet = GreyImage.grid(digits, columns: min(first, 10), padding: 2, background: 0.25).enlarged(by: scale)
+            try PNG.write(sheet, to: outURL)
+        }
+        if let saveLowres {
+            try NPY.write(lowResolution, shape: [first, VAE.inputSide, VAE.inputSide], to: URL(fileURLWithPath: saveLowres))
+        }
+        Console.say("upscaled \(first) \(split.rawValue) images -> \(out)")
+    }
+}
+
+extension Split: ExpressibleByArgument {}

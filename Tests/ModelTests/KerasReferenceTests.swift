@@ -1,0 +1,97 @@
+import Checkpoint
+import Foundation
+import Kernels
+import Model
+import Testing
+import Training
+
+/// The model against TensorFlow's own numbers (`keras-reference.safetensors`): the same weights,
+/// four test images and a fixed eps give Keras's forward values, losses and gradients.
+struct KerasReferenceTests {
+    let reference: SafeTensorsFile
+    let model = VAE(latentDimension: 2)
+    let batch = 4
+
+    init() throws {
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/keras-reference", withExtension: "safetensors"))
+        reference = try SafeTensors.read(url, requireChecksum: false)
+    }
+
+    func parameters(prefix: String = "") throws -> [Float] {
+        var flat = [Float](repeating: .nan, count: model.layout.count)
+        for spec in model.layout.specs {
+            let values = try reference.values(of: prefix + spec.name)
+            #expect(reference.shape(of: prefix + spec.name) == spec.shape, "\(spec.name)")
+            flat.replaceSubrange(spec.range, with: values)
+        }
+        return flat
+    }
+
+    /// Largest |a - b| relative to the tensor's largest |b|: float32 sums of many terms are
+    /// accurate relative to the size of their terms, not to a result that cancels to near zero.
+    func relativeError(_ a: ArraySlice<Float>, _ b: [Float]) -> Float {
+        precondition(a.count == b.count)
+        let scale = max(b.map(abs).max() ?? 0, .leastNormalMagnitude)
+        return zip(a, b).map { abs($0 - $1) }.max()! / scale
+    }
+
+    @Test func forwardLossesGradientsAndOneAdamStepMatchKeras() throws {
+        let p = try parameters()
+        let inputs = try reference.values(of: "ref.input_8x8")
+        let targets = try reference.values(of: "ref.target_28x28")
+        let eps = try reference.values(of: "ref.epsilon")
+        let workspace = Workspace(capacity: batch, latentDimension: 2)
+        var gradients = [Float](repeating: .nan, count: model.layout.count)
+
+        let sums = model.trainingStep(parameters: p, gradients: &gradients, inputs: inputs, targets: targets, eps: eps,
+                                      batch: batch, lossScale: 1 / Float(batch), workspace: workspace)
+
+        for (name, pointer) in [("ref.z_mean", workspace.mean), ("ref.z_log_var", workspace.logVar), ("ref.z", workspace.z)] {
+            let mine = Array(UnsafeBufferPointer(start: pointer, count: batch * 2))
+            let error = relativeError(mine[...], try reference.values(of: name))
+            #expect(error < 1e-5, "\(name): relative error \(error)")
+        }
+        var probabilities = Array(UnsafeBufferPointer(start: workspace.logits, count: batch * VAE.outputPixels))
+        probabilities.withUnsafeMutableBufferPointer { Elementwise.sigmoid($0.baseAddress!, count: $0.count) }
+        let reconstructionError = relativeError(probabilities[...], try reference.values(of: "ref.reconstruction"))
+        #expect(reconstructionError < 1e-5, "reconstruction: relative error \(reconstructionError)")
+
+        let losses = try reference.values(of: "ref.losses")   // [reconstruction, kl, total]
+        let mine = [Float(sums.reconstruction) / Float(batch), Float(sums.kl) / Float(batch),
+                    Float(sums.reconstruction + sums.kl) / Float(batch)]
+        for i in 0..<3 {
+            #expect(abs(mine[i] - losses[i]) / abs(losses[i]) < 1e-5, "loss \(i): \(mine[i]) vs Keras \(losses[i])")
+        }
+
+        for spec in model.layout.specs {
+            let error = relativeError(gradients[spec.range], try reference.values(of: "ref.grad." + spec.name))
+            #expect(error < 1e-5, "gradient of \(spec.name): relative error \(error)")
+        }
+
+        // The whole step: these gradients through Adam give Keras's parameters after one step.
+        var updated = p
+        var adam = Adam(count: p.count, hyperparameters: AdamHyperparameters())
+        adam.update(&updated, gradients: gradients)
+        let after = try parameters(prefix: "ref.after_one_adam_step.")
+        for spec in model.layout.specs {
+            let error = relativeError(updated[spec.range], Array(after[spec.range]))
+            #expect(error < 1e-5, "\(spec.name) after one step from our gradients: relative error \(error)")
+        }
+    }
+
+    @Test func adamStepMatchesKeras() throws {
+        // Adam from the Keras gradients, so that this checks the optimiser alone.
+        var p = try parameters()
+        var g = [Float](repeating: 0, count: model.layout.count)
+        for spec in model.layout.specs {
+            g.replaceSubrange(spec.range, with: try reference.values(of: "ref.grad." + spec.name))
+        }
+        let after = try parameters(prefix: "ref.after_one_adam_step.")
+        var adam = Adam(count: p.count, hyperparameters: AdamHyperparameters())
+        adam.update(&p, gradients: g)
+        for spec in model.layout.specs {
+            let error = relativeError(p[spec.range], Array(after[spec.range]))
+            #expect(error < 1e-6, "\(spec.name) after one Adam step: relative error \(error)")
+        }
+    }
+}
