@@ -9,13 +9,35 @@ public struct InferenceWeights: Sendable {
     public let model: VAE
     public let parameters: [Float]
 
-    public init(_ url: URL) throws {
-        let file = try SafeTensors.read(url, requireChecksum: false)
+    /// Weights already in memory, e.g. a trainer's.
+    public init(model: VAE, parameters: [Float]) {
+        precondition(parameters.count == model.layout.count)
+        self.model = model
+        self.parameters = parameters
+    }
+
+    /// `url` is a safetensors file, or a run directory (or its `checkpoints` folder), meaning
+    /// its newest valid checkpoint (damaged newer ones are reported through `warn`).
+    public init(_ url: URL, warn: (String) -> Void) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw CheckpointError(url, "no such file")
+        }
+        let file: SafeTensorsFile
+        if isDirectory.boolValue {
+            let folder = url.lastPathComponent == "checkpoints" ? url : url.appendingPathComponent("checkpoints")
+            guard let newest = try CheckpointStore(directory: folder).newestValid(warn: warn) else {
+                throw CheckpointError(url, "is a directory without a valid checkpoint in \(folder.lastPathComponent)/")
+            }
+            file = newest
+        } else {
+            file = try SafeTensors.read(url, requireChecksum: false)
+        }
         guard let meanShape = file.shape(of: "encoder.z_mean.kernel") else {
-            throw CheckpointError(url, "holds no tensor encoder.z_mean.kernel: not weights of this model")
+            throw CheckpointError(file.url, "holds no tensor encoder.z_mean.kernel: not weights of this model")
         }
         guard meanShape.count == 2, meanShape[0] == 16, meanShape[1] >= 1, meanShape[1] <= 4096 else {
-            throw CheckpointError(url, "encoder.z_mean.kernel has shape \(meanShape), expected [16, latent]")
+            throw CheckpointError(file.url, "encoder.z_mean.kernel has shape \(meanShape), expected [16, latent]")
         }
         let model = VAE(latentDimension: meanShape[1])
         var flat = [Float](repeating: 0, count: model.layout.count)

@@ -2,6 +2,8 @@ import ArgumentParser
 import Checkpoint
 import Dataset
 import Foundation
+import Media
+import Model
 import Training
 
 struct Train: ParsableCommand {
@@ -112,6 +114,27 @@ struct Train: ParsableCommand {
         try trainer.run()
         let newest = try store.steps().last.map { store.url(forStep: $0).path } ?? "none"
         Console.say("done: \(trainer.state.epoch) epochs, step \(trainer.state.step); newest checkpoint \(newest)")
+        try writeOutputs(trainer, runDirectory: runDirectory, dataDirectory: dataDirectory)
+    }
+
+    /// What the run gives the user to look at: the model's upscaling of the first test digits
+    /// beside the truth (rows alternate: model, truth).
+    private func writeOutputs(_ trainer: Trainer, runDirectory: URL, dataDirectory: URL) throws {
+        let test = try ImageSet.load(.test, from: dataDirectory)
+        let count = min(10, test.count)
+        var inputs = [Float](repeating: 0, count: count * VAE.inputPixels)
+        var truth = [Float](repeating: 0, count: count * VAE.outputPixels)
+        for i in 0..<count {
+            inputs.withUnsafeMutableBufferPointer { test.lowResolution(i, into: $0.baseAddress! + i * VAE.inputPixels) }
+            truth.withUnsafeMutableBufferPointer { test.target(i, into: $0.baseAddress! + i * VAE.outputPixels) }
+        }
+        let weights = InferenceWeights(model: trainer.model, parameters: trainer.state.parameters)
+        let upscaled = Inference.reconstruct(weights, inputs: inputs, count: count)
+        let outputs = runDirectory.appendingPathComponent("outputs")
+        try FileManager.default.createDirectory(at: outputs, withIntermediateDirectories: true)
+        let sheet = outputs.appendingPathComponent("upscale-test.png")
+        try PNG.write(Sheet.digits(upscaled + truth, count: 2 * count, scale: 4, columns: count), to: sheet)
+        Console.say("outputs: \(sheet.path) (upscaled test digits above the originals)")
     }
 
     /// The flags the user gave, over the defaults (or over the checkpoint's settings).

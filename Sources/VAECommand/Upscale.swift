@@ -13,7 +13,7 @@ struct Upscale: ParsableCommand {
         decodes each image's z_mean. Writes a float32 .npy of shape [N,28,28] or a PNG sheet.
         """)
 
-    @Option(help: "Model weights: a training checkpoint or any safetensors file with the Keras-named tensors.")
+    @Option(help: "Model weights: a checkpoint, a run directory (its newest checkpoint), or any safetensors file with the Keras-named tensors.")
     var checkpoint: String
 
     @Option(help: "Folder of IDX files with MNIST's names. (default: the bundled data/mnist)")
@@ -46,7 +46,7 @@ struct Upscale: ParsableCommand {
     }
 
     func run() throws {
-        let weights = try InferenceWeights(URL(fileURLWithPath: checkpoint))
+        let weights = try InferenceWeights(URL(fileURLWithPath: checkpoint), warn: { Console.note("skipping \($0)") })
         let images = try ImageSet.load(split, from: try DataLocation.resolve(data))
         guard first <= images.count else {
             throw ValidationError("--first \(first): the \(split.rawValue) split has only \(images.count) images")
@@ -60,12 +60,7 @@ struct Upscale: ParsableCommand {
         if out.hasSuffix(".npy") {
             try NPY.write(upscaled, shape: [first, VAE.outputSide, VAE.outputSide], to: outURL)
         } else {
-            let digits = (0..<first).map { i in
-                GreyImage(width: VAE.outputSide, height: VAE.outputSide,
-                          pixels: Array(upscaled[(i * VAE.outputPixels)..<((i + 1) * VAE.outputPixels)]))
-            }
-            let sheet = GreyImage.grid(digits, columns: min(first, 10), padding: 2, background: 0.25).enlarged(by: scale)
-            try PNG.write(sheet, to: outURL)
+            try PNG.write(Sheet.digits(upscaled, count: first, scale: scale), to: outURL)
         }
         if let saveLowres {
             try NPY.write(lowResolution, shape: [first, VAE.inputSide, VAE.inputSide], to: URL(fileURLWithPath: saveLowres))
@@ -75,3 +70,14 @@ struct Upscale: ParsableCommand {
 }
 
 extension Split: ExpressibleByArgument {}
+
+/// Pictures of 28x28 digits, enlarged with crisp pixels.
+enum Sheet {
+    static func digits(_ pixels: [Float], count: Int, scale: Int, columns: Int = 10) -> GreyImage {
+        let digits = (0..<count).map { i in
+            GreyImage(width: VAE.outputSide, height: VAE.outputSide,
+                      pixels: Array(pixels[(i * VAE.outputPixels)..<((i + 1) * VAE.outputPixels)]))
+        }
+        return GreyImage.grid(digits, columns: min(count, columns), padding: 2, background: 0.25).enlarged(by: scale)
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Media
+import Testing
+
+/// Runs `body` with a fresh directory under the system temporary directory, removed afterwards.
+func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
+    let directory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("MediaTests-\(UUID().uuidString)", isDirectory: true)
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    return try body(directory)
+}
+
+struct PythonFailed: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Runs a Python snippet with `arguments` as `sys.argv[1...]` and returns its standard output.
+func python(_ script: String, _ arguments: [String] = []) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", script] + arguments
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let printed = output.fileHandleForReading.readDataToEndOfFile()
+    let complaint = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw PythonFailed(description: "python3 failed: \(String(decoding: complaint, as: UTF8.self))")
+    }
+    return String(decoding: printed, as: UTF8.self)
+}
+
+/// Decodes the JSON a Python snippet printed.
+func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+    try JSONDecoder().decode(type, from: Data(text.utf8))
+}
+
+/// Expects `body` to fail with exactly one line that names `url` and contains `fragment`.
+func expectOneLineError(_ url: URL, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation,
+                        _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("expected an error mentioning \"\(fragment)\"", sourceLocation: sourceLocation)
+    } catch {
+        let message = "\(error)"
+        #expect(message.hasPrefix("\(url.path): "), "\(message)", sourceLocation: sourceLocation)
+        #expect(message.contains(fragment), "\(message)", sourceLocation: sourceLocation)
+        #expect(!message.contains("\n"), "\(message)", sourceLocation: sourceLocation)
+        #expect(error.localizedDescription == message, sourceLocation: sourceLocation)
+    }
+}
