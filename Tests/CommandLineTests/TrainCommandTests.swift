@@ -1,0 +1,110 @@
+import Checkpoint
+import Foundation
+import Testing
+
+/// `vae train` as a user runs it: flags, refusals, and resume through the command line.
+struct TrainCommandTests {
+    /// A tiny run: 256 images, batch 64.
+    static let small = ["--limit", "256", "--batch-size", "64"]
+
+    @Test(arguments: [
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--batch-size", "0"], "--batch-size must be between 1 and 65536"),
+        (["--latent-dim=-3"], "--latent-dim"),
+        (["--learning-rate", "abc"], "--learning-rate"),
+        (["--learning-rate=-1"], "--learning-rate must be a positive number"),
+        (["--learning-rate", "nan"], "--learning-rate must be a positive number"),
+        (["--limit", "0"], "--limit must be at least 1"),
+        (["--micro-batch-size", "0"], "--micro-batch-size"),
+        (["--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
+        (["--seed=-1"], "--seed"),
+        (["--no-such-flag"], "--no-such-flag"),
+        (["--data", "/nonexistent/folder"], "/nonexistent/folder"),
+    ])
+    func badFlagsAreRefusedInOneLine(arguments: [String], message: String) throws {
+        let run = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: run) }
+        let result = try VAEProcess.run(["train", "--run-dir", run.appendingPathComponent("r").path] + arguments)
+        expectRefusal(result, message)
+        #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("r").path), "nothing written")
+    }
+
+    @Test func damagedDataIsRefusedNamingTheFile() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let mnist = VAEProcess.repository.appendingPathComponent("data/mnist")
+        for name in ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+            try FileManager.default.copyItem(at: mnist.appendingPathComponent(name), to: folder.appendingPathComponent(name))
+        }
+        try Data([0, 0, 8, 3, 0, 0, 0, 1]).write(to: folder.appendingPathComponent("train-images-idx3-ubyte"))
+        let result = try VAEProcess.run(["train", "--data", folder.path, "--run-dir", folder.appendingPathComponent("r").path])
+        expectRefusal(result, "train-images-idx3-ubyte")
+    }
+
+    @Test func resumeRefusals() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run").path
+
+        expectRefusal(try VAEProcess.run(["train", "--run-dir", run, "--resume"] + Self.small), "no checkpoint to resume from")
+
+        let first = try VAEProcess.run(["train", "--run-dir", run, "--epochs", "1"] + Self.small)
+        #expect(first.status == 0, "\(first.stderr)")
+        let checkpoint = URL(fileURLWithPath: run).appendingPathComponent("checkpoints/step-000000004.safetensors")
+        let before = try Data(contentsOf: checkpoint)
+
+        // A new run never writes over an existing one.
+        expectRefusal(try VAEProcess.run(["train", "--run-dir", run, "--epochs", "2"] + Self.small),
+                      "already holds a run", "--resume")
+        // Changed settings are refused unless allowed; a different latent size always.
+        expectRefusal(try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2", "--batch-size", "32"]),
+                      "batch size 64", "--allow-config-change")
+        expectRefusal(try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2", "--seed", "7"]),
+                      "seed 1", "--allow-config-change")
+        expectRefusal(try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2", "--latent-dim", "3",
+                                          "--allow-config-change"]), "latent dimension 2")
+        #expect(try Data(contentsOf: checkpoint) == before, "refusals leave the run untouched")
+
+        let allowed = try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2", "--batch-size", "32",
+                                          "--allow-config-change"])
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        let finished = try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2"])
+        #expect(finished.status == 0 && finished.stdout.contains("nothing to do"), "\(finished.stdout) \(finished.stderr)")
+    }
+
+    @Test func resumedThroughTheCommandLineEqualsAStraightRunByteForByte() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let straight = folder.appendingPathComponent("straight").path, resumed = folder.appendingPathComponent("resumed").path
+
+        let a = try VAEProcess.run(["train", "--run-dir", straight, "--epochs", "3"] + Self.small)
+        #expect(a.status == 0, "\(a.stderr)")
+        let b1 = try VAEProcess.run(["train", "--run-dir", resumed, "--epochs", "1", "--checkpoint-every", "3"] + Self.small)
+        #expect(b1.status == 0, "\(b1.stderr)")
+        // Damage the newest checkpoint: resume must skip it, say so, and use the one before.
+        let resumedCheckpoints = URL(fileURLWithPath: resumed).appendingPathComponent("checkpoints")
+        let newest = resumedCheckpoints.appendingPathComponent("step-000000004.safetensors")
+        var bytes = try Data(contentsOf: newest)
+        bytes[bytes.count - 5] ^= 0xFF
+        try bytes.write(to: newest)
+        let b2 = try VAEProcess.run(["train", "--run-dir", resumed, "--resume", "--epochs", "3"])
+        #expect(b2.status == 0, "\(b2.stderr)")
+        #expect(b2.stderr.contains("skipping") && b2.stderr.contains("step-000000004"), "\(b2.stderr)")
+
+        let final = "checkpoints/step-000000012.safetensors"
+        let x = try Data(contentsOf: URL(fileURLWithPath: straight).appendingPathComponent(final))
+        let y = try Data(contentsOf: URL(fileURLWithPath: resumed).appendingPathComponent(final))
+        #expect(x == y, "final checkpoints differ")
+        let metrics = { (run: String) throws -> [String] in
+            try String(contentsOf: URL(fileURLWithPath: run).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+                .split(separator: "\n").map { line -> String in
+                    var text = String(line)
+                    text.replace(/"images_per_second":[^,]*,/, with: "")
+                    text.replace(/"seconds":[^,]*,/, with: "")
+                    return text
+                }
+        }
+        #expect(try metrics(straight) == metrics(resumed))
+        #expect(try metrics(straight).count == 3)
+    }
+}
