@@ -2,9 +2,10 @@
 import PackageDescription
 
 // One target per concept. Layering, bottom to top:
-//   CBLAS, CZlib, CPNG (system libraries)
+//   CBLAS, CZlib, CPNG, CMPI (system libraries)
 //   Kernels (BLAS + hand-written loops)  ->  Model (layers, forward/backward, loss)
 //   Dataset (IDX, gzip, downscale)   Checkpoint (safetensors)   Media (PNG, NPY)
+//   Distributed (Communicator: MPI through the MPIShim C target, or a single process)
 //   Training (joins model, data, checkpoints)
 //   VAECommand (the `vae` executable, imported by nothing)
 let package = Package(
@@ -22,6 +23,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
 
@@ -30,7 +33,9 @@ let package = Package(
         .target(name: "Dataset", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Checkpoint", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Media", dependencies: ["CPNG"]),
-        .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint"]),
+        .target(name: "MPIShim", dependencies: ["CMPI"]),
+        .target(name: "Distributed", dependencies: ["MPIShim"]),
+        .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint", "Distributed"]),
         .executableTarget(name: "VAECommand", dependencies: [
             "Training", "Media", "Model", "Dataset", "Checkpoint",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

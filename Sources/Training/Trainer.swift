@@ -1,5 +1,6 @@
 import Checkpoint
 import Dataset
+import Distributed
 import Foundation
 import Kernels
 import Model
@@ -33,10 +34,13 @@ public struct EpochMetrics: Sendable, Codable, Equatable {
     public let klLoss: Double
     public let imagesPerSecond: Double
     public let seconds: Double
+    /// Time each step spent combining gradients across ranks.
+    public let allReduceMillisecondsPerStep: Double
 
     enum CodingKeys: String, CodingKey {
         case epoch, step, loss, seconds
         case reconstructionLoss = "reconstruction_loss", klLoss = "kl_loss", imagesPerSecond = "images_per_second"
+        case allReduceMillisecondsPerStep = "allreduce_ms_per_step"
     }
 }
 
@@ -56,6 +60,8 @@ public final class Trainer {
     let identity: RunIdentity
     let store: CheckpointStore
     let metrics: MetricsLog
+    let communicator: Communicator
+    /// Only rank 0 reports; the other ranks stay quiet.
     weak var observer: TrainingObserver?
 
     /// Number of training images used.
@@ -63,7 +69,8 @@ public final class Trainer {
     public var stepsPerEpoch: Int { (imageCount + configuration.batchSize - 1) / configuration.batchSize }
 
     public init(configuration: TrainingConfiguration, data: ImageSet, state: TrainingState,
-                runDirectory: URL, observer: TrainingObserver?) {
+                runDirectory: URL, communicator: Communicator = SingleProcess(), observer: TrainingObserver?) {
+        self.communicator = communicator
         self.configuration = configuration
         self.data = data
         self.state = state
@@ -71,13 +78,13 @@ public final class Trainer {
         identity = RunIdentity(configuration, dataset: data.fingerprint)
         store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
         metrics = MetricsLog(url: runDirectory.appendingPathComponent("metrics.jsonl"))
-        self.observer = observer
+        self.observer = communicator.isRoot ? observer : nil
     }
 
     /// Trains until `configuration.epochs` epochs are complete.
     public func run() throws {
         BLAS.useSingleThread()
-        try metrics.truncate(after: state.epoch)
+        if communicator.isRoot { try metrics.truncate(after: state.epoch) }
         let step = StepBuffers(model: model, microBatch: configuration.microBatchSize)
         while state.epoch < configuration.epochs {
             try runEpoch(step)
@@ -89,10 +96,11 @@ public final class Trainer {
         let order = Philox(seed: configuration.seed).permutation(count: imageCount, epoch: state.epoch)
         let started = ContinuousClock.now
         var imagesThisSession = 0
+        var allReduceTime = Duration.zero
         while state.stepInEpoch < stepsPerEpoch {
             let first = state.stepInEpoch * batchSize
             let batch = order[first..<min(first + batchSize, imageCount)]
-            let (reconstruction, kl) = try trainStep(on: batch, buffers)
+            let (reconstruction, kl) = try trainStep(on: batch, buffers, allReduceTime: &allReduceTime)
             state.epochTotals.reconstruction += reconstruction
             state.epochTotals.kl += kl
             state.epochTotals.steps += 1
@@ -117,26 +125,34 @@ public final class Trainer {
             epoch: state.epoch + 1, step: state.step,
             loss: (totals.reconstruction + totals.kl) / Double(totals.steps),
             reconstructionLoss: totals.reconstruction / Double(totals.steps), klLoss: totals.kl / Double(totals.steps),
-            imagesPerSecond: Double(imagesThisSession) / max(seconds, 1e-9), seconds: seconds)
+            imagesPerSecond: Double(imagesThisSession) / max(seconds, 1e-9), seconds: seconds,
+            allReduceMillisecondsPerStep: allReduceTime.seconds * 1000 / Double(max(totals.steps, 1)))
+        try checkReplicasAgree()
         state.epoch += 1
         state.stepInEpoch = 0
         state.epochTotals = EpochTotals()
-        try metrics.append(line)
+        if communicator.isRoot { try metrics.append(line) }
         observer?.epochFinished(line)
         try saveCheckpoint()
     }
 
     /// One optimiser step on the images `batch` (dataset indices). Returns the batch's mean
     /// reconstruction and KL losses.
-    private func trainStep(on batch: ArraySlice<Int32>, _ b: StepBuffers) throws -> (Double, Double) {
+    ///
+    /// The batch is cut into micro-batches of a fixed size at fixed places; each rank computes a
+    /// contiguous share of them, and their gradients meet in an exact integer sum. So every rank
+    /// ends with the same total whatever the world size, and bit for bit what one process gets.
+    private func trainStep(on batch: ArraySlice<Int32>, _ b: StepBuffers, allReduceTime: inout Duration) throws -> (Double, Double) {
         let latent = model.latentDimension
         let random = Philox(seed: configuration.seed)
         let scale = 1 / Float(batch.count)
         let parameterCount = model.layout.count
         b.sum.reset()
-        var start = batch.startIndex
-        while start < batch.endIndex {
-            let end = min(start + configuration.microBatchSize, batch.endIndex)
+        let micro = configuration.microBatchSize
+        let share = MicroBatchPlan(images: batch.count, microBatchSize: micro).share(rank: communicator.rank, of: communicator.size)
+        for microBatch in share {
+            let start = batch.startIndex + microBatch * micro
+            let end = min(start + micro, batch.endIndex)
             for (j, index) in batch[start..<end].enumerated() {
                 let i = Int(index)
                 data.lowResolution(i, into: b.inputs + j * VAE.inputPixels)
@@ -153,17 +169,30 @@ public final class Trainer {
             guard b.sum.add(b.gradients) else {
                 throw TrainingError("training diverged at step \(state.step + 1) (epoch \(state.epoch + 1)): a gradient is not finite or exceeds \(ExactSum.limit); try a lower --learning-rate")
             }
-            start = end
         }
+        let reduceStart = ContinuousClock.now
+        try b.sum.withLimbs { try communicator.allReduceSum($0) }
+        allReduceTime += ContinuousClock.now - reduceStart
         b.sum.total(into: b.total)
         state.applyGradients(b.total)
         return (Double(b.total[parameterCount]), Double(b.total[parameterCount + 1]))
     }
 
+    /// Only rank 0 writes.
     private func saveCheckpoint() throws {
-        let url = try TrainingCheckpoint.save(state, identity: identity, epochsPlanned: configuration.epochs, worldSize: 1,
-                                              to: store, keepLast: configuration.keepCheckpoints)
+        guard communicator.isRoot else { return }
+        let url = try TrainingCheckpoint.save(state, identity: identity, epochsPlanned: configuration.epochs,
+                                              worldSize: communicator.size, to: store, keepLast: configuration.keepCheckpoints)
         observer?.checkpointSaved(url)
+    }
+
+    /// Replicas must hold identical parameters; a cheap checksum compared across ranks every
+    /// epoch catches any divergence before it is written to a checkpoint.
+    private func checkReplicasAgree() throws {
+        let checksum = state.parameters.withUnsafeBytes { stableChecksum($0) }
+        guard try communicator.allAgree(on: checksum) else {
+            throw AgreedFailure("replicas diverged: parameter checksums differ between ranks after epoch \(state.epoch + 1); stopping before anything is written")
+        }
     }
 }
 

@@ -4,8 +4,15 @@ import Training
 /// What the user sees: one line per epoch (and a live progress bar when stderr is a
 /// terminal); errors as one line on stderr.
 final class Console: TrainingObserver {
+    /// Ranks other than 0 are quiet: they speak only to fail.
+    let quiet: Bool
     let interactive = isatty(STDERR_FILENO) == 1
     private var lastDraw = ContinuousClock.now
+
+    init(quiet: Bool = false) { self.quiet = quiet }
+
+    func say(_ line: String) { if !quiet { Console.say(line) } }
+    func note(_ line: String) { if !quiet { Console.note(line) } }
 
     static func fail(_ message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("vae: \(message)\n".utf8))

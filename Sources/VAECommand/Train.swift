@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Dataset
+import Distributed
 import Foundation
 import Media
 import Model
@@ -58,7 +59,65 @@ struct Train: ParsableCommand {
     var allowConfigChange = false
 
     func run() throws {
+        try Job.run { communicator in try train(communicator) }
+    }
+
+    private func train(_ communicator: Communicator) throws {
+        let console = Console(quiet: !communicator.isRoot)
         let runDirectory = URL(fileURLWithPath: runDir)
+        let (train, dataDirectory, configuration, state) = try communicator.collectively {
+            try prepare(runDirectory: runDirectory, isRoot: communicator.isRoot, console: console)
+        }
+        // Every rank must run the same job: same settings, same data, same starting point.
+        let agreement = "\(RunIdentity(configuration, dataset: train.fingerprint)) \(configuration.epochs) \(state.step) \(String(describing: configuration.checkpointEvery))"
+        guard try communicator.allAgree(on: stableChecksum(agreement.utf8)) else {
+            throw AgreedFailure("ranks were started with different configurations (flags, data or checkpoints differ between ranks); every rank must get the same arguments")
+        }
+        if state.epoch >= configuration.epochs {
+            console.say("nothing to do: the run has already completed \(state.epoch) of \(configuration.epochs) epochs")
+            return
+        }
+        if communicator.isRoot {
+            do {
+                try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+            } catch {
+                throw ValidationError("cannot create run directory \(runDirectory.path): \(error.localizedDescription)")
+            }
+        }
+        let trainer = Trainer(configuration: configuration, data: train, state: state,
+                              runDirectory: runDirectory, communicator: communicator, observer: console)
+        console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) -> \(runDirectory.path)")
+        try trainer.run()
+        guard communicator.isRoot else { return }
+        let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
+        let newest = try store.steps().last.map { store.url(forStep: $0).path } ?? "none"
+        console.say("done: \(trainer.state.epoch) epochs, step \(trainer.state.step); newest checkpoint \(newest)")
+        try writeOutputs(trainer, runDirectory: runDirectory, dataDirectory: dataDirectory, console: console)
+    }
+
+    /// What the run gives the user to look at: the model's upscaling of the first test digits
+    /// beside the truth (rows alternate: model, truth).
+    private func writeOutputs(_ trainer: Trainer, runDirectory: URL, dataDirectory: URL, console: Console) throws {
+        let test = try ImageSet.load(.test, from: dataDirectory)
+        let count = min(10, test.count)
+        var inputs = [Float](repeating: 0, count: count * VAE.inputPixels)
+        var truth = [Float](repeating: 0, count: count * VAE.outputPixels)
+        for i in 0..<count {
+            inputs.withUnsafeMutableBufferPointer { test.lowResolution(i, into: $0.baseAddress! + i * VAE.inputPixels) }
+            truth.withUnsafeMutableBufferPointer { test.target(i, into: $0.baseAddress! + i * VAE.outputPixels) }
+        }
+        let weights = InferenceWeights(model: trainer.model, parameters: trainer.state.parameters)
+        let upscaled = Inference.reconstruct(weights, inputs: inputs, count: count)
+        let outputs = runDirectory.appendingPathComponent("outputs")
+        try FileManager.default.createDirectory(at: outputs, withIntermediateDirectories: true)
+        let sheet = outputs.appendingPathComponent("upscale-test.png")
+        try PNG.write(Sheet.digits(upscaled + truth, count: 2 * count, scale: 4, columns: count), to: sheet)
+        console.say("outputs: \(sheet.path) (upscaled test digits above the originals)")
+    }
+
+    /// Loads the data and the starting state, and settles the configuration.
+    private func prepare(runDirectory: URL, isRoot: Bool, console: Console)
+        throws -> (ImageSet, URL, TrainingConfiguration, TrainingState) {
         let dataDirectory = try DataLocation.resolve(data)
         let train = try ImageSet.load(.train, from: dataDirectory)
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
@@ -66,7 +125,7 @@ struct Train: ParsableCommand {
         var configuration = TrainingConfiguration()
         let state: TrainingState
         if resume {
-            guard let file = try store.newestValid(warn: { Console.note("skipping \($0)") }) else {
+            guard let file = try store.newestValid(warn: { console.note("skipping \($0)") }) else {
                 throw ValidationError("--resume: no checkpoint to resume from in \(store.directory.path)")
             }
             let (saved, identity) = try TrainingCheckpoint.load(file)
@@ -90,51 +149,15 @@ struct Train: ParsableCommand {
             var resumed = saved
             resumed.adam = Adam(resuming: saved.adam, learningRate: configuration.adam.learningRate)
             state = resumed
-            Console.note("resuming from \(file.url.path) (epoch \(saved.epoch), step \(saved.step))")
+            console.note("resuming from \(file.url.path) (epoch \(saved.epoch), step \(saved.step))")
         } else {
             apply(to: &configuration)
             try configuration.validate()
-            try RunDirectoryCheck.requireFresh(runDirectory, store: store)
+            if isRoot { try RunDirectoryCheck.requireFresh(runDirectory, store: store) }
             state = TrainingState(layout: .init(latentDimension: configuration.latentDimension),
                                   seed: configuration.seed, adam: configuration.adam)
         }
-        if state.epoch >= configuration.epochs {
-            Console.say("nothing to do: the run has already completed \(state.epoch) of \(configuration.epochs) epochs")
-            return
-        }
-        do {
-            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw ValidationError("cannot create run directory \(runDirectory.path): \(error.localizedDescription)")
-        }
-        let console = Console()
-        let trainer = Trainer(configuration: configuration, data: train, state: state,
-                              runDirectory: runDirectory, observer: console)
-        Console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension) -> \(runDirectory.path)")
-        try trainer.run()
-        let newest = try store.steps().last.map { store.url(forStep: $0).path } ?? "none"
-        Console.say("done: \(trainer.state.epoch) epochs, step \(trainer.state.step); newest checkpoint \(newest)")
-        try writeOutputs(trainer, runDirectory: runDirectory, dataDirectory: dataDirectory)
-    }
-
-    /// What the run gives the user to look at: the model's upscaling of the first test digits
-    /// beside the truth (rows alternate: model, truth).
-    private func writeOutputs(_ trainer: Trainer, runDirectory: URL, dataDirectory: URL) throws {
-        let test = try ImageSet.load(.test, from: dataDirectory)
-        let count = min(10, test.count)
-        var inputs = [Float](repeating: 0, count: count * VAE.inputPixels)
-        var truth = [Float](repeating: 0, count: count * VAE.outputPixels)
-        for i in 0..<count {
-            inputs.withUnsafeMutableBufferPointer { test.lowResolution(i, into: $0.baseAddress! + i * VAE.inputPixels) }
-            truth.withUnsafeMutableBufferPointer { test.target(i, into: $0.baseAddress! + i * VAE.outputPixels) }
-        }
-        let weights = InferenceWeights(model: trainer.model, parameters: trainer.state.parameters)
-        let upscaled = Inference.reconstruct(weights, inputs: inputs, count: count)
-        let outputs = runDirectory.appendingPathComponent("outputs")
-        try FileManager.default.createDirectory(at: outputs, withIntermediateDirectories: true)
-        let sheet = outputs.appendingPathComponent("upscale-test.png")
-        try PNG.write(Sheet.digits(upscaled + truth, count: 2 * count, scale: 4, columns: count), to: sheet)
-        Console.say("outputs: \(sheet.path) (upscaled test digits above the originals)")
+        return (train, dataDirectory, configuration, state)
     }
 
     /// The flags the user gave, over the defaults (or over the checkpoint's settings).

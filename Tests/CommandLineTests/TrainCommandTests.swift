@@ -101,6 +101,7 @@ struct TrainCommandTests {
                     var text = String(line)
                     text.replace(/"images_per_second":[^,]*,/, with: "")
                     text.replace(/"seconds":[^,]*,/, with: "")
+                    text.replace(/"allreduce_ms_per_step":[^,]*,/, with: "")
                     return text
                 }
         }

@@ -26,6 +26,21 @@ struct VAEProcess {
 
     /// Runs to completion; output goes through files so that no pipe can fill up and block.
     static func run(_ arguments: [String], in directory: URL? = nil) throws -> Result {
+        try launch(executable, arguments, in: directory)
+    }
+
+    /// `mpirun` with the flags a root, terminal-less CI machine needs, then `ranks` given as
+    /// MPMD parts: each part is a rank count and that rank group's `vae` arguments.
+    static func mpirun(_ parts: [(ranks: Int, arguments: [String])]) throws -> Result {
+        var arguments = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
+        for (index, part) in parts.enumerated() {
+            if index > 0 { arguments.append(":") }
+            arguments += ["-n", "\(part.ranks)", executable.path] + part.arguments
+        }
+        return try launch(URL(fileURLWithPath: "/usr/bin/env"), ["mpirun"] + arguments, in: nil)
+    }
+
+    static func launch(_ executable: URL, _ arguments: [String], in directory: URL?) throws -> Result {
         let scratch = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
         let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
@@ -34,6 +49,10 @@ struct VAEProcess {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        process.environment = environment
         if let directory { process.currentDirectoryURL = directory }
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)

@@ -69,13 +69,16 @@ struct KerasReferenceTests {
         }
 
         // The whole step: these gradients through Adam give Keras's parameters after one step.
+        // Adam's first step divides each gradient by its own magnitude (plus epsilon 1e-7), so
+        // for gradients near 1e-7 it magnifies their float32 rounding; hence 1e-4 here, while
+        // `adamStepMatchesKeras` checks the optimiser alone at 1e-6.
         var updated = p
         var adam = Adam(count: p.count, hyperparameters: AdamHyperparameters())
         adam.update(&updated, gradients: gradients)
         let after = try parameters(prefix: "ref.after_one_adam_step.")
         for spec in model.layout.specs {
             let error = relativeError(updated[spec.range], Array(after[spec.range]))
-            #expect(error < 1e-5, "\(spec.name) after one step from our gradients: relative error \(error)")
+            #expect(error < 1e-4, "\(spec.name) after one step from our gradients: relative error \(error)")
         }
     }
 

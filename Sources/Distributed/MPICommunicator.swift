@@ -1,0 +1,55 @@
+import Foundation
+import MPIShim
+
+/// MPI_COMM_WORLD through the C shim. Errors come back as codes (MPI_ERRORS_RETURN) and are
+/// thrown with MPI's message.
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let size: Int
+
+    /// Set by Open MPI's mpirun, by PMI-based launchers (MPICH's, Slurm's srun) or by PMIx.
+    public static func isLaunchedByMPI(_ environment: [String: String]) -> Bool {
+        ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"].contains { environment[$0] != nil }
+    }
+
+    public init() throws {
+        try Self.check(vae_mpi_init(), "MPI_Init")
+        var rank: Int32 = 0, size: Int32 = 0
+        try Self.check(vae_mpi_rank(&rank), "MPI_Comm_rank")
+        try Self.check(vae_mpi_size(&size), "MPI_Comm_size")
+        self.rank = Int(rank)
+        self.size = Int(size)
+    }
+
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {
+        try Self.check(vae_mpi_allreduce_int64(buffer.baseAddress, buffer.count, vae_mpi_sum), "all-reduce (sum)")
+    }
+
+    public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {
+        try Self.check(vae_mpi_allreduce_int64(buffer.baseAddress, buffer.count, vae_mpi_max), "all-reduce (max)")
+    }
+
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+        try Self.check(vae_mpi_broadcast(buffer.baseAddress, buffer.count, Int32(root)), "broadcast")
+    }
+
+    public func barrier() throws {
+        try Self.check(vae_mpi_barrier(), "barrier")
+    }
+
+    public func abort(code: Int32) -> Never {
+        _ = vae_mpi_abort(code)
+        exit(code)
+    }
+
+    public func finalize() {
+        _ = vae_mpi_finalize()
+    }
+
+    private static func check(_ code: Int32, _ what: String) throws {
+        guard code != 0 else { return }
+        var message = [CChar](repeating: 0, count: 512)
+        vae_mpi_error_string(code, &message, message.count)
+        throw CommunicatorError("MPI \(what) failed: \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+    }
+}

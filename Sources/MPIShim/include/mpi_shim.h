@@ -1,0 +1,22 @@
+#ifndef VAE_MPI_SHIM_H
+#define VAE_MPI_SHIM_H
+#include <stddef.h>
+#include <stdint.h>
+
+// What Swift needs of MPI, as plain functions: MPI's communicators, datatypes and operations
+// are macros or opaque handles that Swift cannot import. Every function returns MPI's error
+// code (MPI_SUCCESS = 0); errors are returned, not fatal (MPI_ERRORS_RETURN is set at init).
+
+typedef enum { vae_mpi_sum = 0, vae_mpi_max = 1 } vae_mpi_op;
+
+int vae_mpi_init(void);
+int vae_mpi_rank(int *rank);
+int vae_mpi_size(int *size);
+int vae_mpi_allreduce_int64(int64_t *buffer, size_t count, vae_mpi_op op);
+int vae_mpi_broadcast(void *buffer, size_t bytes, int root);
+int vae_mpi_barrier(void);
+int vae_mpi_abort(int code);
+int vae_mpi_finalize(void);
+/// Writes MPI's message for `code` into `buffer` (NUL-terminated).
+void vae_mpi_error_string(int code, char *buffer, size_t capacity);
+#endif

@@ -1,0 +1,36 @@
+import Distributed
+import Foundation
+import Training
+
+/// Runs a command as one rank of a job (or as the only process), so that a failure ends the
+/// whole job with one message instead of leaving the other ranks waiting in a collective.
+enum Job {
+    static func run(_ body: (Communicator) throws -> Void) throws {
+        let communicator = try Communicators.forThisProcess()
+        do {
+            try body(communicator)
+            communicator.finalize()
+        } catch {
+            guard communicator.size > 1 else { throw error }
+            switch error {
+            case is AgreedFailure:
+                // Every rank saw it: rank 0 reports, all stop cleanly.
+                if communicator.isRoot { Console.note(String(describing: error)) }
+                communicator.finalize()
+                exit(1)
+            case let failure as CollectiveFailure:
+                // Every rank knows; those that failed say why.
+                if let local = failure.local {
+                    Console.note((communicator.isRoot ? "" : "rank \(communicator.rank): ") + String(describing: local))
+                }
+                communicator.finalize()
+                exit(1)
+            default:
+                break
+            }
+            // One rank failed alone: say which, and take the job down with it.
+            Console.note("rank \(communicator.rank): \(error)")
+            communicator.abort(code: 1)
+        }
+    }
+}

@@ -1,0 +1,26 @@
+# Shared set-up for launch/train and launch/test (sourced, not run): installs the Debian
+# packages the build links against when they are missing, then builds the release binary.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+packages=(pkg-config libopenblas-dev zlib1g-dev libpng-dev libopenmpi-dev openmpi-bin)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "launch: installing ${missing[*]}" >&2
+    sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null; then
+    echo "launch: swift is not on PATH; install a Swift 6 toolchain (https://www.swift.org/install/)" >&2
+    exit 1
+fi
+
+build_release() {
+    swift build -c release --product vae "$@"
+}
