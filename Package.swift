@@ -2,9 +2,10 @@
 import PackageDescription
 
 // One target per concept. Layering, bottom to top:
-//   CBLAS, CZlib, CPNG, CMPI (system libraries)
+//   CBLAS, CZlib, CPNG, CGIF, CMPI (system libraries)
 //   Kernels (BLAS + hand-written loops)  ->  Model (layers, forward/backward, loss)
-//   Dataset (IDX, gzip, downscale)   Checkpoint (safetensors)   Media (PNG, NPY)
+//   Dataset (IDX, gzip, resize)   Checkpoint (safetensors)   Media (PNG, GIF, NPY, plots)
+//   Evaluation (PSNR, SSIM, interpolation baselines)
 //   Distributed (Communicator: MPI through the MPIShim C target, or a single process)
 //   Training (joins model, data, checkpoints)
 //   VAECommand (the `vae` executable, imported by nothing)
@@ -25,6 +26,8 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CGIF", path: "Sources/CGIF", pkgConfig: "libgif",
+                       providers: [.apt(["libgif-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
 
@@ -32,12 +35,13 @@ let package = Package(
         .target(name: "Model", dependencies: ["Kernels"]),
         .target(name: "Dataset", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Checkpoint", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Media", dependencies: ["CPNG"]),
+        .target(name: "Media", dependencies: ["CPNG", "CGIF"]),
+        .target(name: "Evaluation", dependencies: ["Dataset"]),
         .target(name: "MPIShim", dependencies: ["CMPI"]),
         .target(name: "Distributed", dependencies: ["MPIShim"]),
         .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint", "Distributed"]),
         .executableTarget(name: "VAECommand", dependencies: [
-            "Training", "Media", "Model", "Dataset", "Checkpoint",
+            "Training", "Media", "Model", "Dataset", "Checkpoint", "Evaluation", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -46,6 +50,7 @@ let package = Package(
         .testTarget(name: "DatasetTests", dependencies: ["Dataset"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Dataset"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media"]),
     ]
