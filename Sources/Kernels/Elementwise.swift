@@ -18,7 +18,7 @@ public enum Elementwise {
 
     /// Backward of relu, given its output: zeroes the gradient where the unit was off.
     public static func reluBackward(_ gradient: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count where output[i] <= 0 { gradient[i] = 0 }
+        for i in 0..<count { gradient[i] = output[i] > 0 ? gradient[i] : 0 }   // branch-free: vectorises
     }
 
     /// Bias gradient: column sums of a `rows x columns` matrix, added into `biasGradient`.

@@ -39,10 +39,12 @@ public struct PatchGeometry: Sendable, Equatable {
                     let ly = y * stride + ky - pad
                     for kx in 0..<k {
                         let lx = x * stride + kx - pad
+                        // Plain loops, not memcpy: cells are 1 to 64 floats, too short for a call.
                         if ly >= 0 && ly < largeHeight && lx >= 0 && lx < largeWidth {
-                            cell.update(from: large + (ly * largeWidth + lx) * channels, count: channels)
+                            let source = large + (ly * largeWidth + lx) * channels
+                            for c in 0..<channels { cell[c] = source[c] }
                         } else {
-                            cell.update(repeating: 0, count: channels)
+                            for c in 0..<channels { cell[c] = 0 }
                         }
                         cell += channels
                     }
