@@ -139,16 +139,18 @@ public struct VAE: Sendable {
         Elementwise.sigmoid(out, count: n * VAE.outputPixels)
     }
 
-    /// Evaluation: encodes, decodes `z_mean` (no sampling) into `reconstruction`, and returns
-    /// the summed losses against `targets`.
+    /// Evaluation: encodes, decodes `z_mean` (no sampling), and returns the summed losses
+    /// against `targets`; the decoded pixels go to `reconstruction` if given.
     public func evaluate(parameters p: UnsafePointer<Float>, inputs: UnsafePointer<Float>, targets: UnsafePointer<Float>,
-                         batch n: Int, workspace w: Workspace, reconstruction out: UnsafeMutablePointer<Float>) -> LossSums {
+                         batch n: Int, workspace w: Workspace, reconstruction out: UnsafeMutablePointer<Float>?) -> LossSums {
         encode(parameters: p, inputs: inputs, batch: n, workspace: w)
         decodeLogits(parameters: p, z: w.mean, batch: n, workspace: w)
         let reconstruction = Elementwise.sigmoidCrossEntropy(
             logits: w.logits, targets: targets, count: n * VAE.outputPixels, gradientScale: 0, logitGradient: w.dLogits)
-        out.update(from: w.logits, count: n * VAE.outputPixels)
-        Elementwise.sigmoid(out, count: n * VAE.outputPixels)
+        if let out {
+            out.update(from: w.logits, count: n * VAE.outputPixels)
+            Elementwise.sigmoid(out, count: n * VAE.outputPixels)
+        }
         return LossSums(reconstruction: reconstruction,
                         kl: Sampling.divergence(mean: w.mean, logVar: w.logVar, count: n * latentDimension))
     }

@@ -16,23 +16,9 @@ public struct InferenceWeights: Sendable {
         self.parameters = parameters
     }
 
-    /// `url` is a safetensors file, or a run directory (or its `checkpoints` folder), meaning
-    /// its newest valid checkpoint (damaged newer ones are reported through `warn`).
+    /// Weights from a checkpoint, a run directory or any safetensors file (see `CheckpointLocation`).
     public init(_ url: URL, warn: (String) -> Void) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw CheckpointError(url, "no such file")
-        }
-        let file: SafeTensorsFile
-        if isDirectory.boolValue {
-            let folder = url.lastPathComponent == "checkpoints" ? url : url.appendingPathComponent("checkpoints")
-            guard let newest = try CheckpointStore(directory: folder).newestValid(warn: warn) else {
-                throw CheckpointError(url, "is a directory without a valid checkpoint in \(folder.lastPathComponent)/")
-            }
-            file = newest
-        } else {
-            file = try SafeTensors.read(url, requireChecksum: false)
-        }
+        let file = try CheckpointLocation.read(url, warn: warn)
         guard let meanShape = file.shape(of: "encoder.z_mean.kernel") else {
             throw CheckpointError(file.url, "holds no tensor encoder.z_mean.kernel: not weights of this model")
         }

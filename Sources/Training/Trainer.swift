@@ -8,7 +8,7 @@ import Model
 /// What a trainer tells whoever watches it (the console, tests).
 public protocol TrainingObserver: AnyObject {
     func stepFinished(_ progress: StepProgress)
-    func epochFinished(_ metrics: EpochMetrics)
+    func epochFinished(_ metrics: EpochMetrics) throws
     func checkpointSaved(_ url: URL)
 }
 
@@ -32,15 +32,31 @@ public struct EpochMetrics: Sendable, Codable, Equatable {
     public let loss: Double
     public let reconstructionLoss: Double
     public let klLoss: Double
-    public let imagesPerSecond: Double
-    public let seconds: Double
+    public var imagesPerSecond: Double
+    public var seconds: Double
     /// Time each step spent combining gradients across ranks.
-    public let allReduceMillisecondsPerStep: Double
+    public var allReduceMillisecondsPerStep: Double
+    /// Losses on the test images at the epoch's end (decoding z_mean), if scored.
+    public let test: TestLosses?
 
     enum CodingKeys: String, CodingKey {
         case epoch, step, loss, seconds
         case reconstructionLoss = "reconstruction_loss", klLoss = "kl_loss", imagesPerSecond = "images_per_second"
         case allReduceMillisecondsPerStep = "allreduce_ms_per_step"
+        case test
+    }
+}
+
+/// Mean losses over a set of test images.
+public struct TestLosses: Sendable, Codable, Equatable {
+    public let loss: Double
+    public let reconstructionLoss: Double
+    public let klLoss: Double
+    public let images: Int
+
+    enum CodingKeys: String, CodingKey {
+        case loss, images
+        case reconstructionLoss = "reconstruction_loss", klLoss = "kl_loss"
     }
 }
 
@@ -57,6 +73,7 @@ public final class Trainer {
     public let model: VAE
     public private(set) var state: TrainingState
     let data: ImageSet
+    let testData: ImageSet?
     let identity: RunIdentity
     let store: CheckpointStore
     let metrics: MetricsLog
@@ -68,9 +85,10 @@ public final class Trainer {
     public var imageCount: Int { min(configuration.limit ?? data.count, data.count) }
     public var stepsPerEpoch: Int { (imageCount + configuration.batchSize - 1) / configuration.batchSize }
 
-    public init(configuration: TrainingConfiguration, data: ImageSet, state: TrainingState,
+    public init(configuration: TrainingConfiguration, data: ImageSet, testData: ImageSet? = nil, state: TrainingState,
                 runDirectory: URL, communicator: Communicator = SingleProcess(), observer: TrainingObserver?) {
         self.communicator = communicator
+        self.testData = testData
         self.configuration = configuration
         self.data = data
         self.state = state
@@ -126,13 +144,14 @@ public final class Trainer {
             loss: (totals.reconstruction + totals.kl) / Double(totals.steps),
             reconstructionLoss: totals.reconstruction / Double(totals.steps), klLoss: totals.kl / Double(totals.steps),
             imagesPerSecond: Double(imagesThisSession) / max(seconds, 1e-9), seconds: seconds,
-            allReduceMillisecondsPerStep: allReduceTime.seconds * 1000 / Double(max(totals.steps, 1)))
+            allReduceMillisecondsPerStep: allReduceTime.seconds * 1000 / Double(max(totals.steps, 1)),
+            test: try scoreTestImages(buffers))
         try checkReplicasAgree()
         state.epoch += 1
         state.stepInEpoch = 0
         state.epochTotals = EpochTotals()
         if communicator.isRoot { try metrics.append(line) }
-        observer?.epochFinished(line)
+        try observer?.epochFinished(line)
         try saveCheckpoint()
     }
 
@@ -178,10 +197,40 @@ public final class Trainer {
         return (Double(b.total[parameterCount]), Double(b.total[parameterCount + 1]))
     }
 
+    /// Mean losses over the first `testImages` test images with this epoch's parameters, the
+    /// work shared between ranks in fixed chunks and summed exactly (as gradients are), so the
+    /// figures too are the same at every world size. Decodes z_mean, as evaluation does.
+    private func scoreTestImages(_ b: StepBuffers) throws -> TestLosses? {
+        guard let testData, configuration.testImages > 0 else { return nil }
+        let count = min(configuration.testImages, testData.count)
+        let chunk = configuration.microBatchSize
+        var sum = ExactSum(count: 2)
+        var sums: [Float] = [0, 0]
+        let plan = MicroBatchPlan(images: count, microBatchSize: chunk)
+        for index in plan.share(rank: communicator.rank, of: communicator.size) {
+            let start = index * chunk, end = min(start + chunk, count)
+            for (j, i) in (start..<end).enumerated() {
+                testData.lowResolution(i, into: b.inputs + j * VAE.inputPixels)
+                testData.target(i, into: b.targets + j * VAE.outputPixels)
+            }
+            let losses = state.parameters.withUnsafeBufferPointer { p in
+                model.evaluate(parameters: p.baseAddress!, inputs: b.inputs, targets: b.targets,
+                               batch: end - start, workspace: b.workspace, reconstruction: nil)
+            }
+            sums = [Float(losses.reconstruction), Float(losses.kl)]
+            guard sum.add(sums) else { throw TrainingError("test losses are not finite after epoch \(state.epoch + 1)") }
+        }
+        try sum.withLimbs { try communicator.allReduceSum($0) }
+        sum.total(into: &sums)
+        let reconstruction = Double(sums[0]) / Double(count), kl = Double(sums[1]) / Double(count)
+        return TestLosses(loss: reconstruction + kl, reconstructionLoss: reconstruction, klLoss: kl, images: count)
+    }
+
     /// Only rank 0 writes.
     private func saveCheckpoint() throws {
         guard communicator.isRoot else { return }
         let url = try TrainingCheckpoint.save(state, identity: identity, epochsPlanned: configuration.epochs,
+                                              testImages: configuration.testImages,
                                               worldSize: communicator.size, to: store, keepLast: configuration.keepCheckpoints)
         observer?.checkpointSaved(url)
     }

@@ -58,8 +58,8 @@ public struct RunIdentity: Sendable, Equatable {
 public enum TrainingCheckpoint {
     public static let formatVersion = "1"
 
-    public static func save(_ state: TrainingState, identity: RunIdentity, epochsPlanned: Int, worldSize: Int,
-                            to store: CheckpointStore, keepLast: Int) throws -> URL {
+    public static func save(_ state: TrainingState, identity: RunIdentity, epochsPlanned: Int, testImages: Int,
+                            worldSize: Int, to store: CheckpointStore, keepLast: Int) throws -> URL {
         let layout = ParameterLayout(latentDimension: identity.latentDimension)
         let h = state.adam.hyperparameters
         let metadata: [String: String] = [
@@ -69,6 +69,7 @@ public enum TrainingCheckpoint {
             "epoch": "\(state.epoch)",
             "step_in_epoch": "\(state.stepInEpoch)",
             "epochs_planned": "\(epochsPlanned)",
+            "test_images": "\(testImages)",
             "latent_dim": "\(identity.latentDimension)",
             "batch_size": "\(identity.batchSize)",
             "micro_batch_size": "\(identity.microBatchSize)",
@@ -100,7 +101,8 @@ public enum TrainingCheckpoint {
     }
 
     /// Reads a training checkpoint back; refuses files that are not whole training checkpoints.
-    public static func load(_ file: SafeTensorsFile) throws -> (state: TrainingState, identity: RunIdentity) {
+    /// `testImages` is the run's per-epoch test scoring, which a resume keeps unless told otherwise.
+    public static func load(_ file: SafeTensorsFile) throws -> (state: TrainingState, identity: RunIdentity, testImages: Int) {
         let meta = file.metadata
         func fail(_ reason: String) -> CheckpointError { CheckpointError(file.url, reason) }
         guard meta["format_version"] != nil else {
@@ -152,6 +154,6 @@ public enum TrainingCheckpoint {
             epochTotals: EpochTotals(reconstruction: try number("epoch_reconstruction_sum"),
                                      kl: try number("epoch_kl_sum"), steps: try number("epoch_steps")))
         guard state.step >= 0, state.epoch >= 0, state.stepInEpoch >= 0 else { throw fail("metadata has a negative position") }
-        return (state, identity)
+        return (state, identity, try number("test_images"))
     }
 }

@@ -9,6 +9,9 @@ final class Console: TrainingObserver {
     let interactive = isatty(STDERR_FILENO) == 1
     private var lastDraw = ContinuousClock.now
 
+    /// Called after each epoch's line, with the number of epochs done (rank 0 only).
+    var onEpoch: ((Int) throws -> Void)?
+
     init(quiet: Bool = false) { self.quiet = quiet }
 
     func say(_ line: String) { if !quiet { Console.say(line) } }
@@ -42,10 +45,15 @@ final class Console: TrainingObserver {
         FileHandle.standardError.write(Data(line.utf8))
     }
 
-    func epochFinished(_ m: EpochMetrics) {
+    func epochFinished(_ m: EpochMetrics) throws {
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
-        Console.say(String(format: "epoch %d  step %d  loss %.4f  reconstruction %.4f  kl %.4f  %.0f images/s  %.2f s",
-                           m.epoch, m.step, m.loss, m.reconstructionLoss, m.klLoss, m.imagesPerSecond, m.seconds))
+        var line = String(format: "epoch %d  step %d  loss %.4f  reconstruction %.4f  kl %.4f",
+                          m.epoch, m.step, m.loss, m.reconstructionLoss, m.klLoss)
+        if let test = m.test {
+            line += String(format: "  test %.4f (rec %.4f, kl %.4f)", test.loss, test.reconstructionLoss, test.klLoss)
+        }
+        Console.say(line + String(format: "  %.0f images/s  %.2f s", m.imagesPerSecond, m.seconds))
+        try onEpoch?(m.epoch)
     }
 
     func checkpointSaved(_ url: URL) {}

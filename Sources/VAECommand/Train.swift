@@ -51,12 +51,23 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("keep-checkpoints"), help: "How many checkpoints to keep.")
     var keepCheckpoints = 3
 
+    @Option(name: .customLong("test-images"),
+            help: "Score the first N test images at every epoch's end (0: none). (default: 10000)")
+    var testImages: Int?
+
+    @Option(name: .customLong("outputs-every"), help: "Also write RUN/outputs every N epochs (they are always written at the end).")
+    var outputsEvery: Int?
+
     @Flag(help: "Continue the run in --run-dir from its newest valid checkpoint.")
     var resume = false
 
     @Flag(name: .customLong("allow-config-change"),
           help: "With --resume, accept a different batch size, learning rate, seed, limit or data set.")
     var allowConfigChange = false
+
+    func validate() throws {
+        if let outputsEvery, outputsEvery < 1 { throw ValidationError("--outputs-every must be at least 1 (got \(outputsEvery))") }
+    }
 
     func run() throws {
         try Job.run { communicator in try train(communicator) }
@@ -65,7 +76,7 @@ struct Train: ParsableCommand {
     private func train(_ communicator: Communicator) throws {
         let console = Console(quiet: !communicator.isRoot)
         let runDirectory = URL(fileURLWithPath: runDir)
-        let (train, dataDirectory, configuration, state) = try communicator.collectively {
+        let (train, test, dataDirectory, configuration, state) = try communicator.collectively {
             try prepare(runDirectory: runDirectory, isRoot: communicator.isRoot, console: console)
         }
         // Every rank must run the same job: same settings, same data, same starting point.
@@ -84,42 +95,50 @@ struct Train: ParsableCommand {
                 throw ValidationError("cannot create run directory \(runDirectory.path): \(error.localizedDescription)")
             }
         }
-        let trainer = Trainer(configuration: configuration, data: train, state: state,
+        let trainer = Trainer(configuration: configuration, data: train, testData: test, state: state,
                               runDirectory: runDirectory, communicator: communicator, observer: console)
+        if let outputsEvery {
+            console.onEpoch = { [unowned trainer] epoch in
+                guard epoch % outputsEvery == 0 && epoch < configuration.epochs else { return }
+                let report = try writeOutputs(trainer, train: train, test: test, runDirectory: runDirectory,
+                                              dataDirectory: dataDirectory, worldSize: communicator.size)
+                console.say("outputs of epoch \(epoch): \(report.path)")
+            }
+        }
         console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) -> \(runDirectory.path)")
         try trainer.run()
         guard communicator.isRoot else { return }
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
         let newest = try store.steps().last.map { store.url(forStep: $0).path } ?? "none"
         console.say("done: \(trainer.state.epoch) epochs, step \(trainer.state.step); newest checkpoint \(newest)")
-        try writeOutputs(trainer, runDirectory: runDirectory, dataDirectory: dataDirectory, console: console)
+        let report = try writeOutputs(trainer, train: train, test: test, runDirectory: runDirectory,
+                                      dataDirectory: dataDirectory, worldSize: communicator.size)
+        console.say("outputs: \(report.path) and the pictures beside it")
     }
 
-    /// What the run gives the user to look at: the model's upscaling of the first test digits
-    /// beside the truth (rows alternate: model, truth).
-    private func writeOutputs(_ trainer: Trainer, runDirectory: URL, dataDirectory: URL, console: Console) throws {
-        let test = try ImageSet.load(.test, from: dataDirectory)
-        let count = min(10, test.count)
-        var inputs = [Float](repeating: 0, count: count * VAE.inputPixels)
-        var truth = [Float](repeating: 0, count: count * VAE.outputPixels)
-        for i in 0..<count {
-            inputs.withUnsafeMutableBufferPointer { test.lowResolution(i, into: $0.baseAddress! + i * VAE.inputPixels) }
-            truth.withUnsafeMutableBufferPointer { test.target(i, into: $0.baseAddress! + i * VAE.outputPixels) }
-        }
-        let weights = InferenceWeights(model: trainer.model, parameters: trainer.state.parameters)
-        let upscaled = Inference.reconstruct(weights, inputs: inputs, count: count)
-        let outputs = runDirectory.appendingPathComponent("outputs")
-        try FileManager.default.createDirectory(at: outputs, withIntermediateDirectories: true)
-        let sheet = outputs.appendingPathComponent("upscale-test.png")
-        try PNG.write(Sheet.digits(upscaled + truth, count: 2 * count, scale: 4, columns: count), to: sheet)
-        console.say("outputs: \(sheet.path) (upscaled test digits above the originals)")
+    /// The run's pictures and report page, for the parameters the trainer holds now.
+    private func writeOutputs(_ trainer: Trainer, train: ImageSet, test: ImageSet, runDirectory: URL,
+                              dataDirectory: URL, worldSize: Int) throws -> URL {
+        let c = trainer.configuration, state = trainer.state
+        let settings: [(String, String)] = [
+            ("position", "epoch \(state.epoch) of \(c.epochs), step \(state.step)"),
+            ("data", "\(dataDirectory.path) (\(trainer.imageCount) training images)"),
+            ("latent dimension", "\(c.latentDimension)"),
+            ("batch size", "\(c.batchSize) (micro-batches of \(c.microBatchSize))"),
+            ("learning rate", "\(c.adam.learningRate)"),
+            ("seed", "\(c.seed)"),
+            ("ranks", "\(worldSize)"),
+        ]
+        let weights = InferenceWeights(model: trainer.model, parameters: state.parameters)
+        return try RunOutputs(runDirectory: runDirectory).write(weights, train: train, test: test, settings: settings)
     }
 
     /// Loads the data and the starting state, and settles the configuration.
     private func prepare(runDirectory: URL, isRoot: Bool, console: Console)
-        throws -> (ImageSet, URL, TrainingConfiguration, TrainingState) {
+        throws -> (ImageSet, ImageSet, URL, TrainingConfiguration, TrainingState) {
         let dataDirectory = try DataLocation.resolve(data)
         let train = try ImageSet.load(.train, from: dataDirectory)
+        let test = try ImageSet.load(.test, from: dataDirectory)
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
 
         var configuration = TrainingConfiguration()
@@ -128,7 +147,7 @@ struct Train: ParsableCommand {
             guard let file = try store.newestValid(warn: { console.note("skipping \($0)") }) else {
                 throw ValidationError("--resume: no checkpoint to resume from in \(store.directory.path)")
             }
-            let (saved, identity) = try TrainingCheckpoint.load(file)
+            let (saved, identity, savedTestImages) = try TrainingCheckpoint.load(file)
             // Settings not given on the command line continue as the checkpoint has them.
             configuration.latentDimension = identity.latentDimension
             configuration.batchSize = identity.batchSize
@@ -136,6 +155,7 @@ struct Train: ParsableCommand {
             configuration.adam.learningRate = identity.learningRate
             configuration.seed = identity.seed
             configuration.limit = identity.limit
+            configuration.testImages = savedTestImages
             apply(to: &configuration)
             try configuration.validate()
             let requested = RunIdentity(configuration, dataset: train.fingerprint)
@@ -157,7 +177,7 @@ struct Train: ParsableCommand {
             state = TrainingState(layout: .init(latentDimension: configuration.latentDimension),
                                   seed: configuration.seed, adam: configuration.adam)
         }
-        return (train, dataDirectory, configuration, state)
+        return (train, test, dataDirectory, configuration, state)
     }
 
     /// The flags the user gave, over the defaults (or over the checkpoint's settings).
@@ -171,6 +191,7 @@ struct Train: ParsableCommand {
         if let limit { c.limit = limit }
         c.checkpointEvery = checkpointEvery
         c.keepCheckpoints = keepCheckpoints
+        if let testImages { c.testImages = testImages }
     }
 }
 

@@ -25,6 +25,12 @@ struct Upscale: ParsableCommand {
     @Option(help: "Upscale the first N images of the split.")
     var first = 16
 
+    @Option(help: "Upscale this image (PNG or PGM, any size; made grey and resized to 8x8 as training inputs are) instead of data.")
+    var input: String?
+
+    @Flag(help: "With --input: the digit is dark on a light background (MNIST's are light on dark).")
+    var invert = false
+
     @Option(help: "Output file: .npy (float32 [N,28,28], values in [0,1]) or .png (a sheet of the digits).")
     var out: String
 
@@ -40,6 +46,7 @@ struct Upscale: ParsableCommand {
         guard out.hasSuffix(".npy") || out.hasSuffix(".png") else {
             throw ValidationError("--out \(out): the name must end in .npy or .png")
         }
+        if invert && input == nil { throw ValidationError("--invert applies to --input only") }
         if let saveLowres, !saveLowres.hasSuffix(".npy") {
             throw ValidationError("--save-lowres \(saveLowres): the name must end in .npy")
         }
@@ -47,25 +54,41 @@ struct Upscale: ParsableCommand {
 
     func run() throws {
         let weights = try InferenceWeights(URL(fileURLWithPath: checkpoint), warn: { Console.note("skipping \($0)") })
+        let (lowResolution, count, source) = try inputs()
+        let upscaled = Inference.reconstruct(weights, inputs: lowResolution, count: count)
+        let outURL = URL(fileURLWithPath: out)
+        if out.hasSuffix(".npy") {
+            try NPY.write(upscaled, shape: [count, VAE.outputSide, VAE.outputSide], to: outURL)
+        } else {
+            try PNG.write(Sheet.digits(upscaled, count: count, scale: scale), to: outURL)
+        }
+        if let saveLowres {
+            try NPY.write(lowResolution, shape: [count, VAE.inputSide, VAE.inputSide], to: URL(fileURLWithPath: saveLowres))
+        }
+        Console.say("upscaled \(source) -> \(out)")
+    }
+
+    /// The 8x8 inputs: the user's image, or the first images of a split.
+    private func inputs() throws -> (lowResolution: [Float], count: Int, source: String) {
+        var lowResolution = [Float](repeating: 0, count: VAE.inputPixels)
+        if let input {
+            var image = try Image.read(URL(fileURLWithPath: input))
+            if invert { image.pixels = image.pixels.map { 1 - $0 } }
+            image.pixels.withUnsafeBufferPointer { pixels in
+                Resize.smartResize(pixels.baseAddress!, height: image.height, width: image.width,
+                                   into: &lowResolution, outHeight: VAE.inputSide, outWidth: VAE.inputSide)
+            }
+            return (lowResolution, 1, input)
+        }
         let images = try ImageSet.load(split, from: try DataLocation.resolve(data))
         guard first <= images.count else {
             throw ValidationError("--first \(first): the \(split.rawValue) split has only \(images.count) images")
         }
-        var lowResolution = [Float](repeating: 0, count: first * VAE.inputPixels)
+        lowResolution = [Float](repeating: 0, count: first * VAE.inputPixels)
         lowResolution.withUnsafeMutableBufferPointer { buffer in
             for i in 0..<first { images.lowResolution(i, into: buffer.baseAddress! + i * VAE.inputPixels) }
         }
-        let upscaled = Inference.reconstruct(weights, inputs: lowResolution, count: first)
-        let outURL = URL(fileURLWithPath: out)
-        if out.hasSuffix(".npy") {
-            try NPY.write(upscaled, shape: [first, VAE.outputSide, VAE.outputSide], to: outURL)
-        } else {
-            try PNG.write(Sheet.digits(upscaled, count: first, scale: scale), to: outURL)
-        }
-        if let saveLowres {
-            try NPY.write(lowResolution, shape: [first, VAE.inputSide, VAE.inputSide], to: URL(fileURLWithPath: saveLowres))
-        }
-        Console.say("upscaled \(first) \(split.rawValue) images -> \(out)")
+        return (lowResolution, first, "\(first) \(split.rawValue) images")
     }
 }
 

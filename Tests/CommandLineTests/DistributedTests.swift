@@ -9,7 +9,8 @@ import Testing
 struct DistributedTests {
     /// 600 images in batches of 128 (the last one 88, so uneven splits at every world size),
     /// micro-batches of 16: 8 per full batch, dealt 3/3/2 to three ranks, 2/2/2/2 to four.
-    static let job = ["--limit", "600", "--batch-size", "128", "--micro-batch-size", "16"]
+    /// The test losses of 500 test images are part of the metrics compared.
+    static let job = ["--limit", "600", "--batch-size", "128", "--micro-batch-size", "16", "--test-images", "500"]
 
     /// The one-process run every distributed run is compared with.
     static let reference: URL = {

@@ -5,7 +5,7 @@ import Testing
 /// `vae train` as a user runs it: flags, refusals, and resume through the command line.
 struct TrainCommandTests {
     /// A tiny run: 256 images, batch 64.
-    static let small = ["--limit", "256", "--batch-size", "64"]
+    static let small = ["--limit", "256", "--batch-size", "64", "--test-images", "64"]
 
     @Test(arguments: [
         (["--epochs", "0"], "--epochs must be at least 1"),
@@ -18,6 +18,7 @@ struct TrainCommandTests {
         (["--micro-batch-size", "0"], "--micro-batch-size"),
         (["--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
         (["--seed=-1"], "--seed"),
+        (["--test-images=-1"], "--test-images must be at least 0"),
         (["--no-such-flag"], "--no-such-flag"),
         (["--data", "/nonexistent/folder"], "/nonexistent/folder"),
     ])

@@ -8,7 +8,7 @@ struct UpscaleCommandTests {
     /// One short training run shared by the tests of this suite.
     static let run: URL = {
         let folder = try! VAEProcess.temporaryDirectory()
-        let result = try! VAEProcess.run(["train", "--run-dir", folder.path, "--epochs", "1", "--limit", "256"])
+        let result = try! VAEProcess.run(["train", "--run-dir", folder.path, "--epochs", "1", "--limit", "256", "--test-images", "0"])
         precondition(result.status == 0, result.stderr)
         return folder
     }()

@@ -8,10 +8,10 @@ import Training
 /// resumed from any checkpoint ends bit for bit where a straight run ends.
 @Suite(.serialized)
 struct TrainingRunTests {
-    static let data: ImageSet = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return try! ImageSet.load(.train, from: root.appendingPathComponent("data/mnist"))
-    }()
+    static let mnist = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("data/mnist")
+    static let data = try! ImageSet.load(.train, from: mnist)
+    static let test = try! ImageSet.load(.test, from: mnist)
 
     static func configuration(epochs: Int) -> TrainingConfiguration {
         var c = TrainingConfiguration()
@@ -20,6 +20,7 @@ struct TrainingRunTests {
         c.batchSize = 64
         c.checkpointEvery = 3
         c.keepCheckpoints = 100
+        c.testImages = 300
         return c
     }
 
@@ -33,14 +34,13 @@ struct TrainingRunTests {
         TrainingState(layout: .init(latentDimension: c.latentDimension), seed: c.seed, adam: c.adam)
     }
 
-    static func metricsLines(_ run: URL) throws -> [[String: Double]] {
+    /// The metrics of a run without its wall-clock figures, which differ between runs.
+    static func metricsLines(_ run: URL) throws -> [EpochMetrics] {
         let text = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         return try text.split(separator: "\n").map { line in
-            var object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Double]
-            object["images_per_second"] = nil       // wall-clock figures differ between runs
-            object["seconds"] = nil
-            object["allreduce_ms_per_step"] = nil
-            return object
+            var m = try JSONDecoder().decode(EpochMetrics.self, from: Data(line.utf8))
+            (m.imagesPerSecond, m.seconds, m.allReduceMillisecondsPerStep) = (0, 0, 0)
+            return m
         }
     }
 
@@ -48,16 +48,19 @@ struct TrainingRunTests {
         let run = try Self.temporaryRun()
         defer { try? FileManager.default.removeItem(at: run) }
         let c = Self.configuration(epochs: 3)
-        let trainer = Trainer(configuration: c, data: Self.data, state: Self.freshState(c), runDirectory: run, observer: nil)
+        let trainer = Trainer(configuration: c, data: Self.data, testData: Self.test, state: Self.freshState(c), runDirectory: run, observer: nil)
         try trainer.run()
         let lines = try Self.metricsLines(run)
-        #expect(lines.map { $0["epoch"] } == [1, 2, 3])
-        #expect(lines.map { $0["step"] } == [10, 20, 30])
-        let losses = lines.map { $0["loss"]! }
+        #expect(lines.map(\.epoch) == [1, 2, 3])
+        #expect(lines.map(\.step) == [10, 20, 30])
+        let losses = lines.map(\.loss)
         #expect(losses[0] > losses[1] && losses[1] > losses[2], "loss should fall: \(losses)")
         #expect(losses[0] < 600 && losses[2] < 0.7 * losses[0], "losses \(losses)")
+        let testLosses = lines.compactMap { $0.test?.loss }
+        #expect(testLosses.count == 3 && testLosses[0] > testLosses[2], "test loss should fall: \(testLosses)")
         for line in lines {
-            #expect(abs(line["loss"]! - line["reconstruction_loss"]! - line["kl_loss"]!) < 1e-3)
+            #expect(abs(line.loss - line.reconstructionLoss - line.klLoss) < 1e-3)
+            #expect(line.test?.images == 300)
         }
         #expect(trainer.state.parameters.allSatisfy { $0.isFinite })
     }
@@ -66,7 +69,7 @@ struct TrainingRunTests {
         let straight = try Self.temporaryRun()
         defer { try? FileManager.default.removeItem(at: straight) }
         let c = Self.configuration(epochs: 3)
-        let reference = Trainer(configuration: c, data: Self.data, state: Self.freshState(c), runDirectory: straight, observer: nil)
+        let reference = Trainer(configuration: c, data: Self.data, testData: Self.test, state: Self.freshState(c), runDirectory: straight, observer: nil)
         try reference.run()
         let store = CheckpointStore(directory: straight.appendingPathComponent("checkpoints"))
         // Every third step and every epoch's end: mid-epoch positions and boundaries.
@@ -84,10 +87,11 @@ struct TrainingRunTests {
                                              to: run.appendingPathComponent("metrics.jsonl"))
 
             let file = try #require(try CheckpointStore(directory: checkpoints).newestValid(warn: { _ in }))
-            let (state, identity) = try TrainingCheckpoint.load(file)
+            let (state, identity, testImages) = try TrainingCheckpoint.load(file)
+            #expect(testImages == c.testImages)
             #expect(identity == RunIdentity(c, dataset: Self.data.fingerprint))
             #expect(state.step == resumeStep)
-            let resumed = Trainer(configuration: c, data: Self.data, state: state, runDirectory: run, observer: nil)
+            let resumed = Trainer(configuration: c, data: Self.data, testData: Self.test, state: state, runDirectory: run, observer: nil)
             try resumed.run()
 
             #expect(resumed.state.parameters == reference.state.parameters, "parameters after resuming at step \(resumeStep)")
@@ -103,7 +107,7 @@ struct TrainingRunTests {
         func train(_ c: TrainingConfiguration) throws -> [Float] {
             let run = try Self.temporaryRun()
             defer { try? FileManager.default.removeItem(at: run) }
-            let trainer = Trainer(configuration: c, data: Self.data, state: Self.freshState(c), runDirectory: run, observer: nil)
+            let trainer = Trainer(configuration: c, data: Self.data, testData: Self.test, state: Self.freshState(c), runDirectory: run, observer: nil)
             try trainer.run()
             return trainer.state.parameters
         }
@@ -119,7 +123,7 @@ struct TrainingRunTests {
         var c = Self.configuration(epochs: 1)
         c.checkpointEvery = nil
         c.keepCheckpoints = 1
-        try Trainer(configuration: c, data: Self.data, state: Self.freshState(c), runDirectory: run, observer: nil).run()
+        try Trainer(configuration: c, data: Self.data, testData: Self.test, state: Self.freshState(c), runDirectory: run, observer: nil).run()
         let store = CheckpointStore(directory: run.appendingPathComponent("checkpoints"))
         #expect(try store.steps() == [10])
         let file = try SafeTensors.read(store.url(forStep: 10), requireChecksum: true)

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Dataset
+import Evaluation
+import Foundation
+import Model
+import Training
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score a model on a split: losses, PSNR and SSIM, beside bilinear and bicubic upscaling.",
+        discussion: """
+        Decodes each image's z_mean. PSNR is the mean over images of 10 log10(1/MSE); SSIM the mean \
+        of scikit-image's structural_similarity (7x7 window, data range 1). The baselines upscale the \
+        same 8x8 inputs with TensorFlow's bilinear and bicubic resizes.
+        """)
+
+    @Option(help: "Model weights: a checkpoint, a run directory (its newest checkpoint), or any safetensors file.")
+    var checkpoint: String
+
+    @Option(help: "Folder of IDX files with MNIST's names. (default: the bundled data/mnist)")
+    var data: String?
+
+    @Option(help: "Which split to score: train or test.")
+    var split: Split = .test
+
+    @Option(help: "Score the first N images of the split only. (default: all)")
+    var first: Int?
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        if let first, first < 1 { throw ValidationError("--first must be at least 1 (got \(first))") }
+    }
+
+    func run() throws {
+        let weights = try InferenceWeights(URL(fileURLWithPath: checkpoint), warn: { Console.note("skipping \($0)") })
+        let images = try ImageSet.load(split, from: try DataLocation.resolve(data))
+        let count = min(first ?? images.count, images.count)
+        let scores = Scores(weights, images: images, count: count)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            Console.say(String(decoding: try encoder.encode(scores), as: UTF8.self))
+        } else {
+            Console.say("""
+                \(split.rawValue) split, \(count) images, latent \(weights.model.latentDimension), decoding z_mean
+                loss \(format(scores.loss))  (reconstruction \(format(scores.reconstructionLoss)), kl \(format(scores.klLoss)))
+                             PSNR dB    SSIM
+                model        \(format(scores.psnrDB, width: 7))  \(format(scores.ssim, digits: 4))
+                bicubic      \(format(scores.bicubic.psnrDB, width: 7))  \(format(scores.bicubic.ssim, digits: 4))
+                bilinear     \(format(scores.bilinear.psnrDB, width: 7))  \(format(scores.bilinear.ssim, digits: 4))
+                """)
+        }
+    }
+
+    private func format(_ value: Double, digits: Int = 3, width: Int = 0) -> String {
+        let text = String(format: "%.\(digits)f", value)
+        return String(repeating: " ", count: max(0, width - text.count)) + text
+    }
+}
+
+/// Everything `vae eval` reports, in the names of SPEC 6.
+struct Scores: Encodable {
+    let images: Int
+    let reconstructionLoss, klLoss, loss, psnrDB, ssim: Double
+    let bilinear, bicubic: QualityReport
+
+    enum CodingKeys: String, CodingKey {
+        case images, loss, ssim, bilinear, bicubic
+        case reconstructionLoss = "reconstruction_loss", klLoss = "kl_loss", psnrDB = "psnr_db"
+    }
+
+    init(_ weights: InferenceWeights, images: ImageSet, count: Int) {
+        var inputs = [Float](repeating: 0, count: count * VAE.inputPixels)
+        var targets = [Float](repeating: 0, count: count * VAE.outputPixels)
+        inputs.withUnsafeMutableBufferPointer { x in
+            targets.withUnsafeMutableBufferPointer { y in
+                for i in 0..<count {
+                    images.lowResolution(i, into: x.baseAddress! + i * VAE.inputPixels)
+                    images.target(i, into: y.baseAddress! + i * VAE.outputPixels)
+                }
+            }
+        }
+        let (predictions, sums) = Inference.evaluate(weights, inputs: inputs, targets: targets, count: count)
+        self.images = count
+        reconstructionLoss = sums.reconstruction / Double(count)
+        klLoss = sums.kl / Double(count)
+        loss = reconstructionLoss + klLoss
+        let quality = ImageQuality.report(predictions: predictions, targets: targets)
+        psnrDB = quality.psnrDB
+        ssim = quality.ssim
+        (bilinear, bicubic) = ImageQuality.baselines(lowResolution: inputs, targets: targets)
+    }
+}

@@ -1,0 +1,188 @@
+import Dataset
+import Evaluation
+import Foundation
+import Media
+import Model
+import Training
+
+/// The pictures and the page rank 0 leaves in `RUN/outputs/`: what a run is worth looking at.
+struct RunOutputs {
+    let runDirectory: URL
+    var directory: URL { runDirectory.appendingPathComponent("outputs") }
+
+    /// Test digits shown on the upscale sheet, and the write-up's morph (a 3 into a 2).
+    static let sheetDigits = 10
+    static let morphFrom = 10, morphTo = 5, morphSteps = 25
+
+    /// Writes every output for `weights`; returns the report's path.
+    func write(_ weights: InferenceWeights, train: ImageSet, test: ImageSet, settings: [(String, String)]) throws -> URL {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try upscaleSheet(weights, test)
+        try morph(weights, train)
+        let latentNote = try latent(weights, test)
+        let manifold = try self.manifold(weights)
+        let hasCurves = try lossCurves()
+        let scores = Scores(weights, images: test, count: test.count)
+        return try report(settings: settings, scores: scores, latentNote: latentNote, manifold: manifold, curves: hasCurves)
+    }
+
+    private func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+
+    /// Rows: the 8x8 input, bicubic upscaling of it, the model's upscaling, the original.
+    private func upscaleSheet(_ weights: InferenceWeights, _ test: ImageSet) throws {
+        let count = min(Self.sheetDigits, test.count)
+        let side = VAE.outputSide, cell = 2 * side    // 8x8 inputs enlarged 7 times, 28x28 twice
+        var inputs = [Float](repeating: 0, count: count * VAE.inputPixels)
+        var truth = [Float](repeating: 0, count: count * VAE.outputPixels)
+        for i in 0..<count {
+            inputs.withUnsafeMutableBufferPointer { test.lowResolution(i, into: $0.baseAddress! + i * VAE.inputPixels) }
+            truth.withUnsafeMutableBufferPointer { test.target(i, into: $0.baseAddress! + i * VAE.outputPixels) }
+        }
+        let model = Inference.reconstruct(weights, inputs: inputs, count: count)
+        func image(_ pixels: [Float], _ i: Int, side: Int) -> GreyImage {
+            GreyImage(width: side, height: side, pixels: Array(pixels[(i * side * side)..<((i + 1) * side * side)]))
+        }
+        var cells: [GreyImage] = []
+        for i in 0..<count { cells.append(image(inputs, i, side: VAE.inputSide).enlarged(by: cell / VAE.inputSide)) }
+        for i in 0..<count {
+            var bicubic = [Float](repeating: 0, count: VAE.outputPixels)
+            inputs.withUnsafeBufferPointer { x in
+                Resize.bicubic(x.baseAddress! + i * VAE.inputPixels, height: VAE.inputSide, width: VAE.inputSide,
+                               into: &bicubic, outHeight: side, outWidth: side)
+            }
+            cells.append(GreyImage(width: side, height: side, pixels: bicubic.map { min(max($0, 0), 1) }).enlarged(by: 2))
+        }
+        for i in 0..<count { cells.append(image(model, i, side: side).enlarged(by: 2)) }
+        for i in 0..<count { cells.append(image(truth, i, side: side).enlarged(by: 2)) }
+        let sheet = GreyImage.grid(cells, columns: count, padding: 4, background: 0.3)
+        try PNG.write(sheet.enlarged(by: 2), to: url("upscale.png"))
+    }
+
+    private func morph(_ weights: InferenceWeights, _ train: ImageSet) throws {
+        guard train.count > max(Self.morphFrom, Self.morphTo) else { return }
+        var from = [Float](repeating: 0, count: VAE.inputPixels), to = from
+        train.lowResolution(Self.morphFrom, into: &from)
+        train.lowResolution(Self.morphTo, into: &to)
+        let steps = Self.morphSteps
+        let frames = Inference.morph(weights, from: from, to: to, steps: steps)
+        let pictures = (0..<steps).map { i in
+            GreyImage(width: VAE.outputSide, height: VAE.outputSide,
+                      pixels: Array(frames[(i * VAE.outputPixels)..<((i + 1) * VAE.outputPixels)])).enlarged(by: 6)
+        }
+        try GIF.write(frames: pictures, delayCentiseconds: GIF.delayCentiseconds(framesPerSecond: 10), to: url("morph.gif"))
+        try PNG.write(Sheet.digits(frames, count: steps, scale: 3, columns: steps), to: url("morph-strip.png"))
+    }
+
+    /// The test set's encodings (z_mean), coloured by digit. Returns a caption.
+    private func latent(_ weights: InferenceWeights, _ test: ImageSet) throws -> String {
+        let plot = LatentPicture.scatter(weights, images: test, count: test.count)
+        try plot.write(to: url("latent.svg"))
+        return weights.model.latentDimension == 2
+            ? "The \(test.count) test digits' encodings (z_mean)."
+            : "The first two of \(weights.model.latentDimension) latent dimensions of the \(test.count) test digits' encodings."
+    }
+
+    /// For a 2-D latent: decodings of a grid over the latent plane.
+    private func manifold(_ weights: InferenceWeights) throws -> Bool {
+        guard weights.model.latentDimension == 2 else { return false }
+        try PNG.write(LatentPicture.manifold(weights), to: url("manifold.png"))
+        return true
+    }
+
+    /// Train and test loss per epoch, from metrics.jsonl (all of the run's epochs).
+    private func lossCurves() throws -> Bool {
+        let lines = (try? String(contentsOf: runDirectory.appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? ""
+        let metrics = lines.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochMetrics.self, from: Data($0.utf8)) }
+        guard !metrics.isEmpty else { return false }
+        var series = [LinePlot.Series(name: "train", x: metrics.map { Double($0.epoch) }, y: metrics.map(\.loss))]
+        let tested = metrics.filter { $0.test != nil }
+        if !tested.isEmpty {
+            series.append(.init(name: "test (z_mean)", x: tested.map { Double($0.epoch) }, y: tested.map { $0.test!.loss }))
+        }
+        try LinePlot(title: "Loss per epoch", xLabel: "epoch", yLabel: "loss (reconstruction + KL)", series: series)
+            .write(to: url("losses.svg"))
+        return true
+    }
+
+    private func report(settings: [(String, String)], scores: Scores, latentNote: String, manifold: Bool, curves: Bool) throws -> URL {
+        func escape(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        let rows = settings.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined(separator: "\n")
+        func score(_ name: String, _ psnr: Double, _ ssim: Double) -> String {
+            String(format: "<tr><th>%@</th><td>%.2f dB</td><td>%.3f</td></tr>", name, psnr, ssim)
+        }
+        let html = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>vae run report</title>
+        <style>
+        body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+        img { image-rendering: pixelated; max-width: 100%; }
+        table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+        th, td { text-align: left; padding: 0.2em 1em 0.2em 0; }
+        figure { margin: 1em 0 2em; } figcaption { color: #555; }
+        </style></head><body>
+        <h1>vae run report</h1>
+        <h2>Settings</h2>
+        <table>\(rows)</table>
+        <h2>Test set (\(scores.images) images)</h2>
+        <p>Loss \(String(format: "%.2f", scores.loss)) (reconstruction \(String(format: "%.2f", scores.reconstructionLoss)), KL \(String(format: "%.3f", scores.klLoss))), decoding z_mean.</p>
+        <table><tr><th>upscaling 8x8 to 28x28</th><th>PSNR</th><th>SSIM</th></tr>
+        \(score("this model", scores.psnrDB, scores.ssim))
+        \(score("bicubic", scores.bicubic.psnrDB, scores.bicubic.ssim))
+        \(score("bilinear", scores.bilinear.psnrDB, scores.bilinear.ssim))
+        </table>
+        <figure><img src="upscale.png" alt="upscale sheet">
+        <figcaption>The first \(Self.sheetDigits) test digits. Rows, top to bottom: the 8x8 input, bicubic upscaling, this model's upscaling, the original 28x28.</figcaption></figure>
+        <figure><img src="morph.gif" alt="morph animation" width="168"> <img src="morph-strip.png" alt="morph frames">
+        <figcaption>Morphing training image \(Self.morphFrom) into image \(Self.morphTo) (a 3 into a 2, as in the write-up): \(Self.morphSteps) decodings along the line between their encodings.</figcaption></figure>
+        <figure><img src="latent.svg" alt="latent space"><figcaption>\(escape(latentNote))</figcaption></figure>
+        \(manifold ? "<figure><img src=\"manifold.png\" alt=\"decoded latent plane\"><figcaption>Decodings of a \(LatentPicture.manifoldSide)x\(LatentPicture.manifoldSide) grid over the latent plane, z from \(-LatentPicture.manifoldExtent) to \(LatentPicture.manifoldExtent) on each axis (z[0] left to right, z[1] bottom to top).</figcaption></figure>" : "")
+        \(curves ? "<figure><img src=\"losses.svg\" alt=\"loss curves\"><figcaption>Training loss (mean of the epoch's batches) and test loss, per epoch.</figcaption></figure>" : "")
+        </body></html>
+        """
+        let page = url("report.html")
+        try Data(html.utf8).write(to: page, options: .atomic)
+        return page
+    }
+}
+
+/// Pictures of the latent space, shared by `vae latent` and the run's outputs.
+enum LatentPicture {
+    static let manifoldSide = 15
+    static let manifoldExtent = 2.0
+
+    static func scatter(_ weights: InferenceWeights, images: ImageSet, count: Int) -> ScatterPlot {
+        var inputs = [Float](repeating: 0, count: count * VAE.inputPixels)
+        inputs.withUnsafeMutableBufferPointer { x in
+            for i in 0..<count { images.lowResolution(i, into: x.baseAddress! + i * VAE.inputPixels) }
+        }
+        let latent = weights.model.latentDimension
+        let means = Inference.encode(weights, inputs: inputs, count: count)
+        let points = (0..<count).map { i in
+            ScatterPlot.Point(x: means[i * latent], y: latent > 1 ? means[i * latent + 1] : 0, classIndex: Int(images.labels[i]))
+        }
+        return ScatterPlot(title: "Latent space: \(count) \(images.split.rawValue) digits",
+                           xLabel: "z[0]", yLabel: latent > 1 ? "z[1]" : "(latent is 1-D)", points: points)
+    }
+
+    /// Row by row from the top: z[1] falls from +extent to -extent; z[0] rises left to right.
+    static func manifold(_ weights: InferenceWeights) -> GreyImage {
+        let n = manifoldSide
+        var grid = [Float](repeating: 0, count: n * n * 2)
+        for row in 0..<n {
+            for column in 0..<n {
+                let position = (row * n + column) * 2
+                grid[position] = Float(-manifoldExtent + 2 * manifoldExtent * Double(column) / Double(n - 1))
+                grid[position + 1] = Float(manifoldExtent - 2 * manifoldExtent * Double(row) / Double(n - 1))
+            }
+        }
+        let decoded = Inference.decode(weights, latents: grid, count: n * n)
+        let digits = (0..<(n * n)).map { i in
+            GreyImage(width: VAE.outputSide, height: VAE.outputSide,
+                      pixels: Array(decoded[(i * VAE.outputPixels)..<((i + 1) * VAE.outputPixels)]))
+        }
+        return GreyImage.grid(digits, columns: n, padding: 0, background: 0).enlarged(by: 2)
+    }
+}
