@@ -52,6 +52,6 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Dataset"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset"]),
     ]
 )

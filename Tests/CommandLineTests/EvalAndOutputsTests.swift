@@ -1,0 +1,107 @@
+import Dataset
+import Foundation
+import Media
+import Testing
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// `vae eval` against an independent computation, `vae latent`, and the outputs a run leaves.
+@Suite(.serialized)
+struct EvalAndOutputsTests {
+    static let run: URL = {
+        let folder = try! VAEProcess.temporaryDirectory()
+        let result = try! VAEProcess.run(["train", "--run-dir", folder.path, "--epochs", "2", "--limit", "1024",
+                                          "--test-images", "200"])
+        precondition(result.status == 0, result.stderr)
+        return folder
+    }()
+
+    static func isWellFormedXML(_ url: URL) throws -> Bool {
+        XMLParser(data: try Data(contentsOf: url)).parse()
+    }
+
+    @Test func evalMatchesAnIndependentComputation() throws {
+        let result = try VAEProcess.run(["eval", "--checkpoint", Self.run.path, "--first", "6", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        for key in ["reconstruction_loss", "kl_loss", "loss", "psnr_db", "ssim", "bilinear", "bicubic"] {
+            #expect(json[key] != nil, "eval --json lacks \(key)")
+        }
+
+        // The same six upscalings through `vae upscale`, scored here from scratch.
+        let npy = Self.run.appendingPathComponent("six.npy")
+        #expect(try VAEProcess.run(["upscale", "--checkpoint", Self.run.path, "--first", "6", "--out", npy.path]).status == 0)
+        let predicted = try NPY.read(npy).values
+        let test = try ImageSet.load(.test, from: VAEProcess.repository.appendingPathComponent("data/mnist"))
+        var psnr = 0.0, bce = 0.0
+        for i in 0..<6 {
+            var mse = 0.0
+            for j in 0..<784 {
+                let y = Double(test.pixels[i * 784 + j]) / 255, p = Double(predicted[i * 784 + j])
+                mse += (p - y) * (p - y) / 784
+                let clamped = min(max(p, 1e-12), 1 - 1e-12)
+                bce -= y * log(clamped) + (1 - y) * log(1 - clamped)
+            }
+            psnr += 10 * log10(1 / mse) / 6
+        }
+        #expect(abs((json["psnr_db"] as! Double) - psnr) < 1e-4, "psnr \(json["psnr_db"]!) vs \(psnr)")
+        #expect(abs((json["reconstruction_loss"] as! Double) - bce / 6) < 1e-3 * bce / 6,
+                "reconstruction \(json["reconstruction_loss"]!) vs \(bce / 6)")
+
+        let table = try VAEProcess.run(["eval", "--checkpoint", Self.run.path, "--first", "6"])
+        #expect(table.status == 0 && table.stdout.contains("bicubic") && table.stdout.contains("PSNR"))
+        expectRefusal(try VAEProcess.run(["eval", "--checkpoint", Self.run.path, "--split", "nope"]), "--split")
+    }
+
+    @Test func evalRefusesWeightsOfAnotherShape() throws {
+        // A latent-3 run's checkpoint is fine for eval (the size is read off the tensors), but a
+        // file missing a tensor is refused by name.
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let damaged = folder.appendingPathComponent("partial.safetensors")
+        let script = """
+        from safetensors.numpy import load_file, save_file
+        import sys
+        t = load_file(sys.argv[1]); del t["decoder.deconv2.kernel"]; save_file(t, sys.argv[2])
+        """
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", script,
+                            Self.run.appendingPathComponent("checkpoints/step-000000016.safetensors").path, damaged.path]
+        try python.run()
+        python.waitUntilExit()
+        #expect(python.terminationStatus == 0)
+        expectRefusal(try VAEProcess.run(["eval", "--checkpoint", damaged.path]), "partial.safetensors", "decoder.deconv2.kernel")
+    }
+
+    @Test func latentWritesAnSVG() throws {
+        let svg = Self.run.appendingPathComponent("latent.svg")
+        let result = try VAEProcess.run(["latent", "--checkpoint", Self.run.path, "--first", "300", "--out", svg.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try Self.isWellFormedXML(svg))
+        let text = try String(contentsOf: svg, encoding: .utf8)
+        #expect(text.components(separatedBy: "<circle").count - 1 >= 300, "a point per digit")
+        expectRefusal(try VAEProcess.run(["latent", "--checkpoint", Self.run.path, "--out", "x.png"]), ".svg")
+    }
+
+    @Test func runOutputsAreValidPicturesAndAPage() throws {
+        let outputs = Self.run.appendingPathComponent("outputs")
+        let sheet = try PNG.read(outputs.appendingPathComponent("upscale.png"))
+        #expect(sheet.width == (10 * (56 + 4) + 4) * 2 && sheet.height == (4 * (56 + 4) + 4) * 2)
+        let (frames, _) = try GIF.read(outputs.appendingPathComponent("morph.gif"))
+        #expect(frames.count == 25 && frames[0].width == 28 * 6)
+        let strip = try PNG.read(outputs.appendingPathComponent("morph-strip.png"))
+        #expect(strip.width == (25 * 30 + 2) * 3)
+        let manifold = try PNG.read(outputs.appendingPathComponent("manifold.png"))
+        #expect(manifold.width == 15 * 28 * 2 && manifold.height == 15 * 28 * 2)
+        for svg in ["latent.svg", "losses.svg"] {
+            #expect(try Self.isWellFormedXML(outputs.appendingPathComponent(svg)), "\(svg) is not well-formed XML")
+        }
+        let page = try String(contentsOf: outputs.appendingPathComponent("report.html"), encoding: .utf8)
+        for name in ["upscale.png", "morph.gif", "morph-strip.png", "latent.svg", "manifold.png", "losses.svg", "bicubic", "PSNR"] {
+            #expect(page.contains(name), "report.html lacks \(name)")
+        }
+    }
+}
