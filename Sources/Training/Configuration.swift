@@ -19,6 +19,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var checkpointEvery: Int?
     /// Checkpoints kept in the run directory; older ones are deleted.
     public var keepCheckpoints = 3
+    /// Threads computing micro-batches in this process. Results do not depend on it.
+    public var threads = 1
     /// Test images scored at every epoch's end (the first ones of the split); 0 for none.
     public var testImages = 10_000
 
@@ -40,6 +42,7 @@ public struct TrainingConfiguration: Sendable, Equatable {
                     "--learning-rate must be a positive number (got \(adam.learningRate))")
         if let limit { try require(limit >= 1, "--limit must be at least 1 (got \(limit))") }
         if let every = checkpointEvery { try require(every >= 1, "--checkpoint-every must be at least 1 (got \(every))") }
+        try require(threads >= 1 && threads <= 256, "--threads must be between 1 and 256 (got \(threads))")
         try require(testImages >= 0, "--test-images must be at least 0 (got \(testImages))")
         try require((testImages + microBatchSize - 1) / microBatchSize <= 2048,
                     "--test-images / --micro-batch-size must be at most 2048 chunks (test images are scored a micro-batch at a time)")

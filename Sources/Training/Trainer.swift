@@ -1,6 +1,7 @@
 import Checkpoint
 import Dataset
 import Distributed
+import Dispatch
 import Foundation
 import Kernels
 import Model
@@ -103,13 +104,13 @@ public final class Trainer {
     public func run() throws {
         BLAS.useSingleThread()
         if communicator.isRoot { try metrics.truncate(after: state.epoch) }
-        let step = StepBuffers(model: model, microBatch: configuration.microBatchSize)
+        let workers = (0..<configuration.threads).map { _ in StepBuffers(model: model, microBatch: configuration.microBatchSize) }
         while state.epoch < configuration.epochs {
-            try runEpoch(step)
+            try runEpoch(workers)
         }
     }
 
-    private func runEpoch(_ buffers: StepBuffers) throws {
+    private func runEpoch(_ workers: [StepBuffers]) throws {
         let batchSize = configuration.batchSize
         let order = Philox(seed: configuration.seed).permutation(count: imageCount, epoch: state.epoch)
         let started = ContinuousClock.now
@@ -118,7 +119,7 @@ public final class Trainer {
         while state.stepInEpoch < stepsPerEpoch {
             let first = state.stepInEpoch * batchSize
             let batch = order[first..<min(first + batchSize, imageCount)]
-            let (reconstruction, kl) = try trainStep(on: batch, buffers, allReduceTime: &allReduceTime)
+            let (reconstruction, kl) = try trainStep(on: batch, workers, allReduceTime: &allReduceTime)
             state.epochTotals.reconstruction += reconstruction
             state.epochTotals.kl += kl
             state.epochTotals.steps += 1
@@ -145,7 +146,7 @@ public final class Trainer {
             reconstructionLoss: totals.reconstruction / Double(totals.steps), klLoss: totals.kl / Double(totals.steps),
             imagesPerSecond: Double(imagesThisSession) / max(seconds, 1e-9), seconds: seconds,
             allReduceMillisecondsPerStep: allReduceTime.seconds * 1000 / Double(max(totals.steps, 1)),
-            test: try scoreTestImages(buffers))
+            test: try scoreTestImages(workers))
         try checkReplicasAgree()
         state.epoch += 1
         state.stepInEpoch = 0
@@ -159,36 +160,43 @@ public final class Trainer {
     /// reconstruction and KL losses.
     ///
     /// The batch is cut into micro-batches of a fixed size at fixed places; each rank computes a
-    /// contiguous share of them, and their gradients meet in an exact integer sum. So every rank
-    /// ends with the same total whatever the world size, and bit for bit what one process gets.
-    private func trainStep(on batch: ArraySlice<Int32>, _ b: StepBuffers, allReduceTime: inout Duration) throws -> (Double, Double) {
-        let latent = model.latentDimension
+    /// contiguous share of them (split again between its threads), and their gradients meet in an
+    /// exact integer sum. So every rank ends with the same total whatever the world size or the
+    /// thread count, and bit for bit what one process with one thread gets.
+    private func trainStep(on batch: ArraySlice<Int32>, _ workers: [StepBuffers], allReduceTime: inout Duration) throws -> (Double, Double) {
+        let latent = model.latentDimension, epoch = state.epoch, micro = configuration.microBatchSize
         let random = Philox(seed: configuration.seed)
         let scale = 1 / Float(batch.count)
         let parameterCount = model.layout.count
-        b.sum.reset()
-        let micro = configuration.microBatchSize
         let share = MicroBatchPlan(images: batch.count, microBatchSize: micro).share(rank: communicator.rank, of: communicator.size)
-        for microBatch in share {
-            let start = batch.startIndex + microBatch * micro
-            let end = min(start + micro, batch.endIndex)
-            for (j, index) in batch[start..<end].enumerated() {
-                let i = Int(index)
-                data.lowResolution(i, into: b.inputs + j * VAE.inputPixels)
-                data.target(i, into: b.targets + j * VAE.outputPixels)
-                random.normals(.noise, item: UInt32(state.epoch), index: UInt64(i), count: latent, into: b.eps + j * latent)
-            }
-            let sums = state.parameters.withUnsafeBufferPointer { p in
-                model.trainingStep(parameters: p.baseAddress!, gradients: b.gradients, inputs: b.inputs, targets: b.targets,
-                                   eps: b.eps, batch: end - start, lossScale: scale, workspace: b.workspace)
-            }
-            // The losses ride along with the gradients, so one exact sum serves both.
-            b.gradients[parameterCount] = Float(sums.reconstruction) * scale
-            b.gradients[parameterCount + 1] = Float(sums.kl) * scale
-            guard b.sum.add(b.gradients) else {
-                throw TrainingError("training diverged at step \(state.step + 1) (epoch \(state.epoch + 1)): a gradient is not finite or exceeds \(ExactSum.limit); try a lower --learning-rate")
+        state.parameters.withUnsafeBufferPointer { parameters in
+            Self.inParallel(workers, over: share) { b, microBatches in
+                for microBatch in microBatches {
+                    let start = batch.startIndex + microBatch * micro
+                    let end = min(start + micro, batch.endIndex)
+                    for (j, index) in batch[start..<end].enumerated() {
+                        let i = Int(index)
+                        data.lowResolution(i, into: b.inputs + j * VAE.inputPixels)
+                        data.target(i, into: b.targets + j * VAE.outputPixels)
+                        random.normals(.noise, item: UInt32(epoch), index: UInt64(i), count: latent, into: b.eps + j * latent)
+                    }
+                    let sums = model.trainingStep(parameters: parameters.baseAddress!, gradients: b.gradients, inputs: b.inputs,
+                                                  targets: b.targets, eps: b.eps, batch: end - start, lossScale: scale,
+                                                  workspace: b.workspace)
+                    // The losses ride along with the gradients, so one exact sum serves both.
+                    b.gradients[parameterCount] = Float(sums.reconstruction) * scale
+                    b.gradients[parameterCount + 1] = Float(sums.kl) * scale
+                    guard b.sum.add(b.gradients) else {
+                        b.failed = true
+                        return
+                    }
+                }
             }
         }
+        guard !workers.contains(where: \.failed) else {
+            throw TrainingError("training diverged at step \(state.step + 1) (epoch \(state.epoch + 1)): a gradient is not finite or exceeds \(ExactSum.limit); try a lower --learning-rate")
+        }
+        let b = workers[0]
         let reduceStart = ContinuousClock.now
         try b.sum.withLimbs { try communicator.allReduceSum($0) }
         allReduceTime += ContinuousClock.now - reduceStart
@@ -197,32 +205,61 @@ public final class Trainer {
         return (Double(b.total[parameterCount]), Double(b.total[parameterCount + 1]))
     }
 
+    /// Deals `items` to the workers in contiguous runs and runs `body` on each worker's run
+    /// concurrently, each summing into its own exact sum; then adds every worker's sum into the
+    /// first one's (integer addition: the order does not matter).
+    private static func inParallel(_ workers: [StepBuffers], over items: Range<Int>, _ body: (StepBuffers, Range<Int>) -> Void) {
+        for worker in workers { worker.sum.reset() }
+        guard !items.isEmpty else { return }
+        let plan = MicroBatchPlan(images: items.count, microBatchSize: 1)
+        // Each worker's buffers are touched by its own thread only, and the parameters and the
+        // data are only read while the threads run: nothing is shared mutably.
+        nonisolated(unsafe) let workers = workers
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let body = body
+            DispatchQueue.concurrentPerform(iterations: workers.count) { w in
+                let run = plan.share(rank: w, of: workers.count)
+                body(workers[w], (items.lowerBound + run.lowerBound)..<(items.lowerBound + run.upperBound))
+            }
+        }
+        for worker in workers.dropFirst() { workers[0].sum.add(worker.sum) }
+    }
+
     /// Mean losses over the first `testImages` test images with this epoch's parameters, the
     /// work shared between ranks in fixed chunks and summed exactly (as gradients are), so the
     /// figures too are the same at every world size. Decodes z_mean, as evaluation does.
-    private func scoreTestImages(_ b: StepBuffers) throws -> TestLosses? {
+    private func scoreTestImages(_ workers: [StepBuffers]) throws -> TestLosses? {
         guard let testData, configuration.testImages > 0 else { return nil }
         let count = min(configuration.testImages, testData.count)
-        let chunk = configuration.microBatchSize
-        var sum = ExactSum(count: 2)
-        var sums: [Float] = [0, 0]
+        let chunk = configuration.microBatchSize, testCount = count
         let plan = MicroBatchPlan(images: count, microBatchSize: chunk)
-        for index in plan.share(rank: communicator.rank, of: communicator.size) {
-            let start = index * chunk, end = min(start + chunk, count)
-            for (j, i) in (start..<end).enumerated() {
-                testData.lowResolution(i, into: b.inputs + j * VAE.inputPixels)
-                testData.target(i, into: b.targets + j * VAE.outputPixels)
+        state.parameters.withUnsafeBufferPointer { parameters in
+            Self.inParallel(workers, over: plan.share(rank: communicator.rank, of: communicator.size)) { b, chunks in
+                for index in chunks {
+                    let start = index * chunk, end = min(start + chunk, testCount)
+                    for (j, i) in (start..<end).enumerated() {
+                        testData.lowResolution(i, into: b.inputs + j * VAE.inputPixels)
+                        testData.target(i, into: b.targets + j * VAE.outputPixels)
+                    }
+                    let losses = model.evaluate(parameters: parameters.baseAddress!, inputs: b.inputs, targets: b.targets,
+                                                batch: end - start, workspace: b.workspace, reconstruction: nil)
+                    // Only the first two slots carry anything; the gradient part stays zero.
+                    b.gradients.update(repeating: 0, count: model.layout.count)
+                    b.gradients[model.layout.count] = Float(losses.reconstruction)
+                    b.gradients[model.layout.count + 1] = Float(losses.kl)
+                    guard b.sum.add(b.gradients) else {
+                        b.failed = true
+                        return
+                    }
+                }
             }
-            let losses = state.parameters.withUnsafeBufferPointer { p in
-                model.evaluate(parameters: p.baseAddress!, inputs: b.inputs, targets: b.targets,
-                               batch: end - start, workspace: b.workspace, reconstruction: nil)
-            }
-            sums = [Float(losses.reconstruction), Float(losses.kl)]
-            guard sum.add(sums) else { throw TrainingError("test losses are not finite after epoch \(state.epoch + 1)") }
         }
-        try sum.withLimbs { try communicator.allReduceSum($0) }
-        sum.total(into: &sums)
-        let reconstruction = Double(sums[0]) / Double(count), kl = Double(sums[1]) / Double(count)
+        guard !workers.contains(where: \.failed) else { throw TrainingError("test losses are not finite after epoch \(state.epoch + 1)") }
+        let b = workers[0]
+        try b.sum.withLimbs { try communicator.allReduceSum($0) }
+        b.sum.total(into: b.total)
+        let reconstruction = Double(b.total[model.layout.count]) / Double(count)
+        let kl = Double(b.total[model.layout.count + 1]) / Double(count)
         return TestLosses(loss: reconstruction + kl, reconstructionLoss: reconstruction, klLoss: kl, images: count)
     }
 
@@ -245,13 +282,16 @@ public final class Trainer {
     }
 }
 
-/// The buffers one step reuses: a micro-batch's inputs and the gradient sums.
+/// What one worker thread reuses every step: a micro-batch's inputs, its workspace, and its
+/// share of the gradient sum.
 final class StepBuffers {
     let workspace: Workspace
     let inputs, targets, eps: UnsafeMutablePointer<Float>
     /// A micro-batch's gradient followed by its two loss terms; then their exact sum's total.
     let gradients, total: UnsafeMutablePointer<Float>
     var sum: ExactSum
+    /// Set when a value could not be summed (not finite): the step must stop.
+    var failed = false
 
     init(model: VAE, microBatch: Int) {
         workspace = Workspace(capacity: microBatch, latentDimension: model.latentDimension)

@@ -55,6 +55,9 @@ struct Train: ParsableCommand {
             help: "Score the first N test images at every epoch's end (0: none). (default: 10000)")
     var testImages: Int?
 
+    @Option(help: "Threads computing micro-batches in each process; results do not depend on it. (default: all cores for a single process, 1 per MPI rank)")
+    var threads: Int?
+
     @Option(name: .customLong("outputs-every"), help: "Also write RUN/outputs every N epochs (they are always written at the end).")
     var outputsEvery: Int?
 
@@ -66,6 +69,7 @@ struct Train: ParsableCommand {
     var allowConfigChange = false
 
     func validate() throws {
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256 (got \(threads))") }
         if let outputsEvery, outputsEvery < 1 { throw ValidationError("--outputs-every must be at least 1 (got \(outputsEvery))") }
     }
 
@@ -76,9 +80,11 @@ struct Train: ParsableCommand {
     private func train(_ communicator: Communicator) throws {
         let console = Console(quiet: !communicator.isRoot)
         let runDirectory = URL(fileURLWithPath: runDir)
-        let (train, test, dataDirectory, configuration, state) = try communicator.collectively {
+        var (train, test, dataDirectory, configuration, state) = try communicator.collectively {
             try prepare(runDirectory: runDirectory, isRoot: communicator.isRoot, console: console)
         }
+        // Ranks already share the cores out; a lone process takes them all.
+        configuration.threads = threads ?? (communicator.size > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount)
         // Every rank must run the same job: same settings, same data, same starting point.
         let agreement = "\(RunIdentity(configuration, dataset: train.fingerprint)) \(configuration.epochs) \(state.step) \(String(describing: configuration.checkpointEvery))"
         guard try communicator.allAgree(on: stableChecksum(agreement.utf8)) else {
@@ -105,7 +111,7 @@ struct Train: ParsableCommand {
                 console.say("outputs of epoch \(epoch): \(report.path)")
             }
         }
-        console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) -> \(runDirectory.path)")
+        console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) x \(configuration.threads) thread(s) -> \(runDirectory.path)")
         try trainer.run()
         guard communicator.isRoot else { return }
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))

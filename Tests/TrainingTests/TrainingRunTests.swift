@@ -117,6 +117,26 @@ struct TrainingRunTests {
         #expect(try train(c) != first)
     }
 
+    @Test func threadCountDoesNotChangeTheResult() throws {
+        var c = Self.configuration(epochs: 1)
+        c.checkpointEvery = nil
+        var results: [[Float]] = []
+        var metrics: [[EpochMetrics]] = []
+        for threads in [1, 2, 3] {
+            c.threads = threads
+            let run = try Self.temporaryRun()
+            defer { try? FileManager.default.removeItem(at: run) }
+            let trainer = Trainer(configuration: c, data: Self.data, testData: Self.test, state: Self.freshState(c),
+                                  runDirectory: run, observer: nil)
+            try trainer.run()
+            results.append(trainer.state.parameters)
+            metrics.append(try Self.metricsLines(run))
+        }
+        #expect(results[1].map(\.bitPattern) == results[0].map(\.bitPattern), "2 threads differ from 1")
+        #expect(results[2].map(\.bitPattern) == results[0].map(\.bitPattern), "3 threads differ from 1")
+        #expect(metrics[1] == metrics[0] && metrics[2] == metrics[0])
+    }
+
     @Test func checkpointRecordsPositionAndSettings() throws {
         let run = try Self.temporaryRun()
         defer { try? FileManager.default.removeItem(at: run) }
