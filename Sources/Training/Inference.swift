@@ -2,7 +2,9 @@ import Model
 
 /// Forward passes of a trained model, in batches of a fixed workspace.
 public enum Inference {
-    static let batch = 256
+    /// Images per forward pass: large enough for efficient products, small enough that the
+    /// workspace (about 0.6 MB an image) stays a few tens of MB.
+    static let batch = 32
 
     /// Runs `body` over `count` items in batches, with one workspace for all of them.
     private static func batches(_ weights: InferenceWeights, count: Int,
