@@ -14,11 +14,9 @@ struct Eval: ParsableCommand {
         same 8x8 inputs with TensorFlow's bilinear and bicubic resizes.
         """)
 
-    @Option(help: "Model weights: a checkpoint, a run directory (its newest checkpoint), or any safetensors file.")
-    var checkpoint: String
+    @OptionGroup var weights: WeightsOption
 
-    @Option(help: "Folder of IDX files with MNIST's names. (default: the bundled data/mnist)")
-    var data: String?
+    @OptionGroup var dataOption: DataOption
 
     @Option(help: "Which split to score: train or test.")
     var split: Split = .test
@@ -34,8 +32,8 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        let weights = try InferenceWeights(URL(fileURLWithPath: checkpoint), warn: { Console.note("skipping \($0)") })
-        let images = try ImageSet.load(split, from: try DataLocation.resolve(data))
+        let weights = try self.weights.load()
+        let images = try dataOption.load(split)
         let count = min(first ?? images.count, images.count)
         let scores = Scores(weights, images: images, count: count)
         if json {

@@ -9,11 +9,9 @@ struct Latent: ParsableCommand {
         abstract: "Picture the latent space: the encodings (z_mean) of a split's digits, coloured by digit.",
         discussion: "Writes an SVG scatter plot; for a latent of more than two dimensions, its first two.")
 
-    @Option(help: "Model weights: a checkpoint, a run directory (its newest checkpoint), or any safetensors file.")
-    var checkpoint: String
+    @OptionGroup var weights: WeightsOption
 
-    @Option(help: "Folder of IDX files with MNIST's names. (default: the bundled data/mnist)")
-    var data: String?
+    @OptionGroup var dataOption: DataOption
 
     @Option(help: "Which split to encode: train or test.")
     var split: Split = .test
@@ -30,8 +28,8 @@ struct Latent: ParsableCommand {
     }
 
     func run() throws {
-        let weights = try InferenceWeights(URL(fileURLWithPath: checkpoint), warn: { Console.note("skipping \($0)") })
-        let images = try ImageSet.load(split, from: try DataLocation.resolve(data))
+        let weights = try self.weights.load()
+        let images = try dataOption.load(split)
         let count = min(first ?? images.count, images.count)
         try LatentPicture.scatter(weights, images: images, count: count).write(to: URL(fileURLWithPath: out))
         Console.say("encoded \(count) \(split.rawValue) images -> \(out)")

@@ -17,8 +17,10 @@ struct VAECommandLine: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
-        } catch let error as CleanExit {
-            exit(withError: error)
+        } catch where exitCode(for: error) == .success {
+            // --help, --version: the full text, on stdout.
+            Console.say(fullMessage(for: error))
+            Foundation.exit(0)
         } catch where isArgumentError(error) {
             Console.fail(message(for: error).split(separator: "\n").joined(separator: "; ") + " (see 'vae --help')",
                          code: exitCode(for: error).rawValue)

@@ -14,11 +14,9 @@ struct Morph: ParsableCommand {
         The write-up morphs a 3 into a 2: training images 10 and 5 (the defaults).
         """)
 
-    @Option(help: "Model weights: a checkpoint, a run directory (its newest checkpoint), or any safetensors file.")
-    var checkpoint: String
+    @OptionGroup var weights: WeightsOption
 
-    @Option(help: "Folder of IDX files with MNIST's names. (default: the bundled data/mnist)")
-    var data: String?
+    @OptionGroup var dataOption: DataOption
 
     @Option(help: "Which split the images come from: train or test.")
     var split: Split = .train
@@ -64,8 +62,8 @@ struct Morph: ParsableCommand {
     }
 
     func run() throws {
-        let weights = try InferenceWeights(URL(fileURLWithPath: checkpoint), warn: { Console.note("skipping \($0)") })
-        let images = try ImageSet.load(split, from: try DataLocation.resolve(data))
+        let weights = try self.weights.load()
+        let images = try dataOption.load(split)
         let first = try index(from, digit: fromDigit, default: 10, flag: "--from", in: images)
         let last = try index(to, digit: toDigit, default: 5, flag: "--to", in: images)
         let frames = Inference.morph(weights, from: lowResolution(images, first), to: lowResolution(images, last), steps: steps)

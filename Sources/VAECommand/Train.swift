@@ -17,8 +17,7 @@ struct Train: ParsableCommand {
         given are taken from the checkpoint.
         """)
 
-    @Option(help: "Folder of IDX files with MNIST's names, raw or .gz. (default: the bundled data/mnist)")
-    var data: String?
+    @OptionGroup var dataOption: DataOption
 
     @Option(name: .customLong("run-dir"), help: "Run directory: checkpoints, metrics and outputs.")
     var runDir = "runs/vae"
@@ -142,7 +141,7 @@ struct Train: ParsableCommand {
     /// Loads the data and the starting state, and settles the configuration.
     private func prepare(runDirectory: URL, isRoot: Bool, console: Console)
         throws -> (ImageSet, ImageSet, URL, TrainingConfiguration, TrainingState) {
-        let dataDirectory = try DataLocation.resolve(data)
+        let dataDirectory = try dataOption.directory
         let train = try ImageSet.load(.train, from: dataDirectory)
         let test = try ImageSet.load(.test, from: dataDirectory)
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))

@@ -13,11 +13,9 @@ struct Upscale: ParsableCommand {
         decodes each image's z_mean. Writes a float32 .npy of shape [N,28,28] or a PNG sheet.
         """)
 
-    @Option(help: "Model weights: a checkpoint, a run directory (its newest checkpoint), or any safetensors file with the Keras-named tensors.")
-    var checkpoint: String
+    @OptionGroup var weights: WeightsOption
 
-    @Option(help: "Folder of IDX files with MNIST's names. (default: the bundled data/mnist)")
-    var data: String?
+    @OptionGroup var dataOption: DataOption
 
     @Option(help: "Which split to take images from: train or test.")
     var split: Split = .test
@@ -53,7 +51,7 @@ struct Upscale: ParsableCommand {
     }
 
     func run() throws {
-        let weights = try InferenceWeights(URL(fileURLWithPath: checkpoint), warn: { Console.note("skipping \($0)") })
+        let weights = try self.weights.load()
         let (lowResolution, count, source) = try inputs()
         let upscaled = Inference.reconstruct(weights, inputs: lowResolution, count: count)
         let outURL = URL(fileURLWithPath: out)
@@ -80,7 +78,7 @@ struct Upscale: ParsableCommand {
             }
             return (lowResolution, 1, input)
         }
-        let images = try ImageSet.load(split, from: try DataLocation.resolve(data))
+        let images = try dataOption.load(split)
         guard first <= images.count else {
             throw ValidationError("--first \(first): the \(split.rawValue) split has only \(images.count) images")
         }

@@ -30,6 +30,14 @@ struct TrainCommandTests {
         #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("r").path), "nothing written")
     }
 
+    @Test(arguments: [["--help"], ["train", "--help"], ["upscale", "--help"], ["morph", "--help"], ["eval", "--help"],
+                      ["latent", "--help"], ["inspect", "--help"], ["help", "train"]])
+    func helpReadsWellAndSucceeds(arguments: [String]) throws {
+        let result = try VAEProcess.run(arguments)
+        #expect(result.status == 0 && result.stderr.isEmpty, "\(arguments): \(result.stderr)")
+        #expect(result.stdout.contains("USAGE: vae") && result.stdout.contains("OPTIONS:"), "\(result.stdout)")
+    }
+
     @Test func damagedDataIsRefusedNamingTheFile() throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -1,0 +1,24 @@
+import ArgumentParser
+import Dataset
+import Foundation
+import Training
+
+/// `--checkpoint`, as every inference command takes it.
+struct WeightsOption: ParsableArguments {
+    @Option(help: "Model weights: a checkpoint, a run directory (its newest checkpoint), or any safetensors file with the Keras-named tensors.")
+    var checkpoint: String
+
+    func load() throws -> InferenceWeights {
+        try InferenceWeights(URL(fileURLWithPath: checkpoint), warn: { Console.note("skipping \($0)") })
+    }
+}
+
+/// `--data`, with the bundled MNIST as the default.
+struct DataOption: ParsableArguments {
+    @Option(help: "Folder of IDX files with MNIST's names, raw or .gz. (default: the bundled data/mnist)")
+    var data: String?
+
+    var directory: URL { get throws { try DataLocation.resolve(data) } }
+
+    func load(_ split: Split) throws -> ImageSet { try ImageSet.load(split, from: try directory) }
+}
