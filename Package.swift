@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Distributed", dependencies: ["MPIShim"]),
         .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint", "Distributed"]),
         .executableTarget(name: "VAECommand", dependencies: [
-            "Training", "Media", "Model", "Dataset", "Checkpoint", "Evaluation", "Distributed",
+            "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

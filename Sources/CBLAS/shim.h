@@ -2,4 +2,3 @@
 // OpenBLAS's thread control: one BLAS thread per rank keeps sums deterministic.
 void openblas_set_num_threads(int num_threads);
 char *openblas_get_corename(void);
-char *openblas_get_config(void);

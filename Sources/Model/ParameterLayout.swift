@@ -43,8 +43,6 @@ public struct ParameterLayout: Sendable, Equatable {
         count = offset
     }
 
-    public subscript(name: String) -> ParameterSpec? { specs.first { $0.name == name } }
-
     /// Offsets of the parameters, resolved once so the hot path never looks names up.
     struct Offsets {
         let conv1W, conv1B, conv2W, conv2B, denseW, denseB, meanW, meanB, logVarW, logVarB: Int

@@ -3,6 +3,7 @@ import Checkpoint
 import Dataset
 import Distributed
 import Foundation
+import Kernels
 import Media
 import Model
 import Training
@@ -110,7 +111,7 @@ struct Train: ParsableCommand {
                 console.say("outputs of epoch \(epoch): \(report.path)")
             }
         }
-        console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) x \(configuration.threads) thread(s) -> \(runDirectory.path)")
+        console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) x \(configuration.threads) thread(s), OpenBLAS \(BLAS.coreName) kernels -> \(runDirectory.path)")
         try trainer.run()
         guard communicator.isRoot else { return }
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
