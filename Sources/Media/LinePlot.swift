@@ -23,6 +23,8 @@ public struct LinePlot: Sendable {
     /// Series with at most this many points also get a dot at each point, so that short runs
     /// (a single epoch included) are visible.
     public var markerLimit = 50
+    /// Ticks on the x axis at whole numbers only (epochs, steps).
+    public var wholeXSteps = false
 
     public init(title: String, xLabel: String, yLabel: String, series: [Series]) {
         (self.title, self.xLabel, self.yLabel, self.series) = (title, xLabel, yLabel, series)
@@ -37,7 +39,7 @@ public struct LinePlot: Sendable {
         let frame = PlotFrame(width: width, height: height, title: title, xLabel: xLabel, yLabel: yLabel,
                               xRange: finiteRange(visible.joined().lazy.map(\.0)),
                               yRange: finiteRange(visible.joined().lazy.map(\.1)),
-                              legendNames: series.map(\.name))
+                              legendNames: series.map(\.name), wholeXSteps: wholeXSteps)
         let style = series.indices.map {
             ".s\($0){stroke:\(qualitativeColours[$0]);stroke-width:2;fill:none;stroke-linejoin:round}"
                 + ".c\($0){fill:\(qualitativeColours[$0])}\n"

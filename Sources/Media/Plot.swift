@@ -16,7 +16,8 @@ struct NiceScale {
     let values: [Double]
     let decimals: Int
 
-    init(covering range: ClosedRange<Double>, maximumCount: Int) {
+    /// `wholeSteps`: ticks only at whole numbers (for counts such as epochs).
+    init(covering range: ClosedRange<Double>, maximumCount: Int, wholeSteps: Bool = false) {
         precondition(range.lowerBound.isFinite && range.upperBound.isFinite, "Ticks: the range \(range) is not finite")
         // Two ticks cannot always do: a range around 0 needs one on each side of it.
         precondition(maximumCount >= 3, "Ticks: maximumCount must be at least 3, got \(maximumCount)")
@@ -28,6 +29,7 @@ struct NiceScale {
         // No step finer than this fits; start from the nice step at or just below it.
         let finest = (high - low) / Double(maximumCount - 1)
         var exponent = Int(log10(finest).rounded(.down))
+        if wholeSteps { exponent = max(exponent, 0) }
         var multiple = 1
         while true {
             let scale = pow(10, Double(abs(exponent)))
@@ -66,12 +68,12 @@ struct NiceScale {
 
     /// The most ticks, up to 9, whose labels do not crowd each other along `length` px, where
     /// `labelExtent` is how much of the axis a scale's widest label needs.
-    static func fitting(_ range: ClosedRange<Double>, length: Double,
+    static func fitting(_ range: ClosedRange<Double>, length: Double, wholeSteps: Bool = false,
                         labelExtent: (NiceScale) -> Double) -> NiceScale {
-        var scale = NiceScale(covering: range, maximumCount: 9)
+        var scale = NiceScale(covering: range, maximumCount: 9, wholeSteps: wholeSteps)
         while scale.values.count > 3,
               length / Double(scale.values.count - 1) < labelExtent(scale) + 8 {
-            scale = NiceScale(covering: range, maximumCount: scale.values.count - 1)
+            scale = NiceScale(covering: range, maximumCount: scale.values.count - 1, wholeSteps: wholeSteps)
         }
         return scale
     }
@@ -115,7 +117,7 @@ struct PlotFrame {
     private static let legendRowHeight = 20.0
 
     init(width: Double, height: Double, title: String, xLabel: String, yLabel: String,
-         xRange: ClosedRange<Double>, yRange: ClosedRange<Double>, legendNames: [String]) {
+         xRange: ClosedRange<Double>, yRange: ClosedRange<Double>, legendNames: [String], wholeXSteps: Bool = false) {
         (self.width, self.height, self.title, self.xLabel, self.yLabel) = (width, height, title, xLabel, yLabel)
         self.legendNames = legendNames
         top = title.isEmpty ? 16 : 44
@@ -131,7 +133,7 @@ struct PlotFrame {
         left = 12 + (yLabel.isEmpty ? 0 : 23) + yTickWidth + Self.tickLength + 3
         precondition(right - left >= 20 && bottom - top >= 20,
                      "plot: \(Int(width))x\(Int(height)) px leaves no room for the data")
-        x = NiceScale.fitting(xRange, length: right - left) { scale in
+        x = NiceScale.fitting(xRange, length: right - left, wholeSteps: wholeXSteps) { scale in
             scale.values.map { Self.textWidth(scale.label($0), fontSize: 11) }.max()!
         }
     }

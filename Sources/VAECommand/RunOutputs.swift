@@ -99,8 +99,9 @@ struct RunOutputs {
         if !tested.isEmpty {
             series.append(.init(name: "test (z_mean)", x: tested.map { Double($0.epoch) }, y: tested.map { $0.test!.loss }))
         }
-        try LinePlot(title: "Loss per epoch", xLabel: "epoch", yLabel: "loss (reconstruction + KL)", series: series)
-            .write(to: url("losses.svg"))
+        var plot = LinePlot(title: "Loss per epoch", xLabel: "epoch", yLabel: "loss (reconstruction + KL)", series: series)
+        plot.wholeXSteps = true
+        try plot.write(to: url("losses.svg"))
         return true
     }
 

@@ -302,6 +302,16 @@ func expectNiceTicks(_ ticks: [Double], covering data: ClosedRange<Double>, maxi
         expectNiceTicks(document.ticks("xtick"), covering: 1...3)
     }
 
+    @Test func wholeStepsKeepTicksOnWholeNumbers() throws {
+        var plot = LinePlot(title: "Two epochs", xLabel: "epoch", yLabel: "loss",
+                            series: [.init(name: "train", x: [1, 2], y: [435.3, 265.1])])
+        #expect(try SVGDocument(plot.svg()).ticks("xtick").contains { $0 != $0.rounded() }, "the default steps by fractions")
+        plot.wholeXSteps = true
+        let ticks = try SVGDocument(plot.svg()).ticks("xtick")
+        #expect(ticks.allSatisfy { $0 == $0.rounded() } && ticks.contains(1) && ticks.contains(2), "\(ticks)")
+        expectNiceTicks(ticks, covering: 1...2)
+    }
+
     @Test func crowdedTickLabelsAreThinned() throws {
         var plot = LinePlot(title: "Narrow", xLabel: "step", yLabel: "value",
                             series: [.init(name: "a", x: [-0.00031, 0.00117], y: [12_345.6, 98_765.4])])
