@@ -170,7 +170,7 @@ public final class Trainer {
         let parameterCount = model.layout.count
         let share = MicroBatchPlan(images: batch.count, microBatchSize: micro).share(rank: communicator.rank, of: communicator.size)
         state.parameters.withUnsafeBufferPointer { parameters in
-            Self.inParallel(workers, over: share) { b, microBatches in
+            Self.inParallel(workers, over: share, summing: \.sum) { b, microBatches in
                 for microBatch in microBatches {
                     let start = batch.startIndex + microBatch * micro
                     let end = min(start + micro, batch.endIndex)
@@ -206,10 +206,12 @@ public final class Trainer {
     }
 
     /// Deals `items` to the workers in contiguous runs and runs `body` on each worker's run
-    /// concurrently, each summing into its own exact sum; then adds every worker's sum into the
-    /// first one's (integer addition: the order does not matter).
-    private static func inParallel(_ workers: [StepBuffers], over items: Range<Int>, _ body: (StepBuffers, Range<Int>) -> Void) {
-        for worker in workers { worker.sum.reset() }
+    /// concurrently, each adding into its own exact sum `total`; then adds every worker's sum
+    /// into the first one's (integer addition: the order does not matter).
+    private static func inParallel(_ workers: [StepBuffers], over items: Range<Int>,
+                                   summing total: ReferenceWritableKeyPath<StepBuffers, ExactSum>,
+                                   _ body: (StepBuffers, Range<Int>) -> Void) {
+        for worker in workers { worker[keyPath: total].reset() }
         guard !items.isEmpty else { return }
         let plan = MicroBatchPlan(images: items.count, microBatchSize: 1)
         // Each worker's buffers are touched by its own thread only, and the parameters and the
@@ -222,7 +224,7 @@ public final class Trainer {
                 body(workers[w], (items.lowerBound + run.lowerBound)..<(items.lowerBound + run.upperBound))
             }
         }
-        for worker in workers.dropFirst() { workers[0].sum.add(worker.sum) }
+        for worker in workers.dropFirst() { workers[0][keyPath: total].add(worker[keyPath: total]) }
     }
 
     /// Mean losses over the first `testImages` test images with this epoch's parameters, the
@@ -234,7 +236,8 @@ public final class Trainer {
         let chunk = configuration.microBatchSize, testCount = count
         let plan = MicroBatchPlan(images: count, microBatchSize: chunk)
         state.parameters.withUnsafeBufferPointer { parameters in
-            Self.inParallel(workers, over: plan.share(rank: communicator.rank, of: communicator.size)) { b, chunks in
+            Self.inParallel(workers, over: plan.share(rank: communicator.rank, of: communicator.size),
+                            summing: \.testLosses) { b, chunks in
                 for index in chunks {
                     let start = index * chunk, end = min(start + chunk, testCount)
                     for (j, i) in (start..<end).enumerated() {
@@ -243,11 +246,8 @@ public final class Trainer {
                     }
                     let losses = model.evaluate(parameters: parameters.baseAddress!, inputs: b.inputs, targets: b.targets,
                                                 batch: end - start, workspace: b.workspace, reconstruction: nil)
-                    // Only the first two slots carry anything; the gradient part stays zero.
-                    b.gradients.update(repeating: 0, count: model.layout.count)
-                    b.gradients[model.layout.count] = Float(losses.reconstruction)
-                    b.gradients[model.layout.count + 1] = Float(losses.kl)
-                    guard b.sum.add(b.gradients) else {
+                    let sums = [Float(losses.reconstruction), Float(losses.kl)]
+                    guard b.testLosses.add(sums) else {
                         b.failed = true
                         return
                     }
@@ -255,11 +255,10 @@ public final class Trainer {
             }
         }
         guard !workers.contains(where: \.failed) else { throw TrainingError("test losses are not finite after epoch \(state.epoch + 1)") }
-        let b = workers[0]
-        try b.sum.withLimbs { try communicator.allReduceSum($0) }
-        b.sum.total(into: b.total)
-        let reconstruction = Double(b.total[model.layout.count]) / Double(count)
-        let kl = Double(b.total[model.layout.count + 1]) / Double(count)
+        var totals: [Float] = [0, 0]
+        try workers[0].testLosses.withLimbs { try communicator.allReduceSum($0) }
+        workers[0].testLosses.total(into: &totals)
+        let reconstruction = Double(totals[0]) / Double(count), kl = Double(totals[1]) / Double(count)
         return TestLosses(loss: reconstruction + kl, reconstructionLoss: reconstruction, klLoss: kl, images: count)
     }
 
@@ -290,6 +289,8 @@ final class StepBuffers {
     /// A micro-batch's gradient followed by its two loss terms; then their exact sum's total.
     let gradients, total: UnsafeMutablePointer<Float>
     var sum: ExactSum
+    /// Summed reconstruction and KL losses of the test images this worker scored.
+    var testLosses = ExactSum(count: 2)
     /// Set when a value could not be summed (not finite): the step must stop.
     var failed = false
 

@@ -224,13 +224,12 @@ enum DataLocation {
             return URL(fileURLWithPath: given)
         }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var folder = executable.deletingLastPathComponent()
+        let folder = executable.deletingLastPathComponent()
         for candidate in [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)] + ancestors(of: folder) {
             let bundled = candidate.appendingPathComponent("data/mnist")
             if FileManager.default.fileExists(atPath: bundled.appendingPathComponent("SHA256SUMS").path) {
                 return bundled
             }
-            folder = candidate
         }
         throw ValidationError("no --data given and the bundled data/mnist was not found near \(executable.path); pass --data DIR")
     }
