@@ -52,6 +52,7 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Dataset"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset"]),
     ]
 )

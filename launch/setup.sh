@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(pkg-config libopenblas-dev zlib1g-dev libpng-dev libgif-dev libopenmpi-dev openmpi-bin)
+packages=(pkg-config libopenblas-dev zlib1g-dev libpng-dev libgif-dev libopenmpi-dev openmpi-bin ${extra_packages[@]+"${extra_packages[@]}"})
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

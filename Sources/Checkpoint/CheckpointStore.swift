@@ -44,9 +44,10 @@ public struct CheckpointStore: Sendable {
 
     /// Writes the checkpoint of `step` atomically (creating the folder if needed), then deletes
     /// all but the newest `keepLast` checkpoints. The file just written is never deleted, even
-    /// if checkpoints of later steps exist.
+    /// if checkpoints of later steps exist. `beforeRename` is a hook for crash tests.
     @discardableResult
-    public func save(step: Int, tensors: [TensorView], metadata: [String: String], keepLast: Int) throws -> URL {
+    public func save(step: Int, tensors: [TensorView], metadata: [String: String], keepLast: Int,
+                     beforeRename: () -> Void = {}) throws -> URL {
         let target = url(forStep: step)
         guard step >= 0 else { throw CheckpointError(target, "step \(step) is negative") }
         guard keepLast >= 1 else { throw CheckpointError(target, "keepLast is \(keepLast); at least the new checkpoint must be kept") }
@@ -55,7 +56,7 @@ public struct CheckpointStore: Sendable {
         } catch {
             throw CheckpointError(directory, "cannot create the checkpoints folder")
         }
-        try SafeTensors.write(tensors, metadata: metadata, to: target)
+        try SafeTensors.write(tensors, metadata: metadata, to: target, beforeRename: beforeRename)
 
         let others = try steps().filter { $0 != step }
         for old in others.dropLast(keepLast - 1) {
@@ -67,6 +68,24 @@ public struct CheckpointStore: Sendable {
             }
         }
         return target
+    }
+
+    /// Deletes the temporary files that writers killed mid-save left behind (they are never
+    /// read as checkpoints) and returns their names. Call it only where no save is under way:
+    /// one writer per run.
+    @discardableResult
+    public func removeLeftovers() throws -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        let leftovers = names.filter { $0.hasPrefix(".step-") && $0.contains(".safetensors" + temporarySuffix) }.sorted()
+        for name in leftovers {
+            let url = directory.appendingPathComponent(name)
+            do {
+                try FileManager.default.removeItem(at: url)
+            } catch {
+                throw CheckpointError(url, "cannot delete this leftover of an interrupted save")
+            }
+        }
+        return leftovers
     }
 
     private func step(inName name: String) -> Int? {

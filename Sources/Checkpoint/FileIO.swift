@@ -10,11 +10,12 @@ import Darwin
 /// Replaces `url` with `chunks` so that a reader, or a crash at any moment, sees either the old
 /// file or the whole new one: the bytes go to a hidden temporary file in the same directory (same
 /// file system, so rename is atomic), are flushed, and are renamed over the target; the directory
-/// is then flushed so the rename itself survives a power cut.
-func writeAtomically(_ chunks: [[UInt8]], to url: URL) throws {
+/// is then flushed so the rename itself survives a power cut. `beforeRename` runs between the
+/// two, where tests simulate a crash.
+func writeAtomically(_ chunks: [[UInt8]], to url: URL, beforeRename: () -> Void = {}) throws {
     let directory = url.deletingLastPathComponent()
     let temporary = directory.appendingPathComponent(
-        ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        ".\(url.lastPathComponent)\(temporarySuffix)\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
 
     let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw posixError(url, "cannot create a temporary file in \(directory.path)") }
@@ -27,6 +28,7 @@ func writeAtomically(_ chunks: [[UInt8]], to url: URL) throws {
         for chunk in chunks { try writeAll(fd, chunk, url) }
         guard fsync(fd) == 0 else { throw posixError(url, "cannot flush the temporary file") }
     }
+    beforeRename()
     guard rename(temporary.path, url.path) == 0 else { throw posixError(url, "cannot rename the temporary file into place") }
     renamed = true
 
@@ -37,6 +39,9 @@ func writeAtomically(_ chunks: [[UInt8]], to url: URL) throws {
         close(directoryFD)
     }
 }
+
+/// Marks the hidden temporary files of `writeAtomically`: `.NAME.tmp-PID-RANDOM`.
+let temporarySuffix = ".tmp-"
 
 private func writeAll(_ fd: Int32, _ bytes: [UInt8], _ url: URL) throws {
     try bytes.withUnsafeBytes { buffer in

@@ -14,8 +14,9 @@ public enum SafeTensors {
     /// Writes `tensors` in the given order with `metadata` plus `data_sha256` (any value given
     /// for that key is replaced). The same inputs always give the same bytes. The file at `url`
     /// is replaced atomically: it is either left as it was or holds the whole new file, and no
-    /// temporary file is left behind on failure.
-    public static func write(_ tensors: [TensorView], metadata: [String: String], to url: URL) throws {
+    /// temporary file is left behind on failure (`beforeRename` is a hook for crash tests).
+    public static func write(_ tensors: [TensorView], metadata: [String: String], to url: URL,
+                             beforeRename: () -> Void = {}) throws {
         var names = Set<String>()
         var byteCounts: [Int] = []
         for tensor in tensors {
@@ -63,7 +64,7 @@ public enum SafeTensors {
         var length = [UInt8](repeating: 0, count: 8)
         length.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(header.count).littleEndian, as: UInt64.self) }
 
-        try writeAtomically([length, header, data], to: url)
+        try writeAtomically([length, header, data], to: url, beforeRename: beforeRename)
     }
 
     /// Reads and validates the whole file: structure, offsets and, when present, `data_sha256`.

@@ -38,19 +38,37 @@ public struct ExactSum: Sendable {
     public mutating func add(_ values: UnsafePointer<Float>) -> Bool {
         precondition(terms < ExactSum.maxTerms, "ExactSum holds at most \(ExactSum.maxTerms) terms")
         for i in 0..<count where !(abs(values[i]) < ExactSum.limit) { return false }
-        let lowScale = Double(sign: .plus, exponent: ExactSum.lowBits, significand: 1)
-        let toFixed = Double(sign: .plus, exponent: ExactSum.fractionBits, significand: 1)
         limbs.withUnsafeMutableBufferPointer { limbs in
             for i in 0..<count {
-                let scaled = Double(values[i]) * toFixed          // exact: a power-of-two shift
-                let high = (scaled / lowScale).rounded(.down)     // exact: another shift, then floor
-                let low = scaled - high * lowScale                // exact, in [0, 2^52)
-                limbs[2 * i] &+= Int64(high)
-                limbs[2 * i + 1] &+= Int64(low)                   // drops bits below 2^-64
+                let (high, low) = Self.fixedPoint(values[i])
+                limbs[2 * i] &+= high
+                limbs[2 * i + 1] &+= low
             }
         }
         terms += 1
         return true
+    }
+
+    /// Adds one value at `index` only: a mark that rides along with the sum (the trainer's
+    /// "stop" and "failed" flags), so that the same collective carries it. At most one such
+    /// value per index and rank, so the term limit still holds.
+    public mutating func add(_ value: Float, at index: Int) -> Bool {
+        guard abs(value) < ExactSum.limit else { return false }
+        let (high, low) = Self.fixedPoint(value)
+        limbs[2 * index] &+= high
+        limbs[2 * index + 1] &+= low
+        return true
+    }
+
+    /// The two limbs of a value below `limit`; bits below 2^-64 are dropped.
+    @inline(__always)
+    static func fixedPoint(_ value: Float) -> (high: Int64, low: Int64) {
+        let lowScale = Double(sign: .plus, exponent: ExactSum.lowBits, significand: 1)
+        let toFixed = Double(sign: .plus, exponent: ExactSum.fractionBits, significand: 1)
+        let scaled = Double(value) * toFixed              // exact: a power-of-two shift
+        let high = (scaled / lowScale).rounded(.down)     // exact: another shift, then floor
+        let low = scaled - high * lowScale                // exact, in [0, 2^52)
+        return (Int64(high), Int64(low))
     }
 
     /// Adds another accumulator's limbs (what an all-reduce does across ranks).

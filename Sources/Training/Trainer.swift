@@ -61,6 +61,13 @@ public struct TestLosses: Sendable, Codable, Equatable {
     }
 }
 
+/// Where a run of the trainer ended.
+public enum TrainingOutcome: Sendable, Equatable {
+    case completed
+    /// Stopped on request after this step, every rank at the same one, with its checkpoint saved.
+    case interrupted(step: Int)
+}
+
 /// Training failed in a way the user must hear about (divergence, I/O).
 public struct TrainingError: Error, CustomStringConvertible, Sendable {
     public let description: String
@@ -81,6 +88,13 @@ public final class Trainer {
     let communicator: Communicator
     /// Only rank 0 reports; the other ranks stay quiet.
     weak var observer: TrainingObserver?
+    /// Asked once a step (a signal handler's flag). When it says yes on any rank, every rank
+    /// stops after the same step and rank 0 saves a checkpoint of it.
+    public var stopRequested: @Sendable () -> Bool = { false }
+    /// Failures injected by tests; none in normal use.
+    public var faults = Faults()
+    /// The step of the newest checkpoint this run saved (known on every rank).
+    public private(set) var lastSavedStep: Int?
 
     /// Number of training images used.
     public var imageCount: Int { min(configuration.limit ?? data.count, data.count) }
@@ -100,26 +114,36 @@ public final class Trainer {
         self.observer = communicator.isRoot ? observer : nil
     }
 
-    /// Trains until `configuration.epochs` epochs are complete.
-    public func run() throws {
+    /// Trains until `configuration.epochs` epochs are complete, or until a stop is requested.
+    public func run() throws -> TrainingOutcome {
         BLAS.useSingleThread()
-        if communicator.isRoot { try metrics.truncate(after: state.epoch) }
+        if communicator.isRoot {
+            try metrics.truncate(after: state.epoch)
+            try store.removeLeftovers()
+        }
         let workers = (0..<configuration.threads).map { _ in StepBuffers(model: model, microBatch: configuration.microBatchSize) }
         while state.epoch < configuration.epochs {
-            try runEpoch(workers)
+            if try runEpoch(workers) == .stopped && state.epoch < configuration.epochs {
+                return .interrupted(step: state.step)
+            }
         }
+        return .completed
     }
 
-    private func runEpoch(_ workers: [StepBuffers]) throws {
+    private enum EpochEnd { case finished, stopped }
+
+    private func runEpoch(_ workers: [StepBuffers]) throws -> EpochEnd {
         let batchSize = configuration.batchSize
         let order = Philox(seed: configuration.seed).permutation(count: imageCount, epoch: state.epoch)
         let started = ContinuousClock.now
         var imagesThisSession = 0
         var allReduceTime = Duration.zero
+        var stop = false
         while state.stepInEpoch < stepsPerEpoch {
             let first = state.stepInEpoch * batchSize
             let batch = order[first..<min(first + batchSize, imageCount)]
-            let (reconstruction, kl) = try trainStep(on: batch, workers, allReduceTime: &allReduceTime)
+            let (reconstruction, kl, stopAfterThisStep) = try trainStep(on: batch, workers, allReduceTime: &allReduceTime)
+            stop = stopAfterThisStep
             state.epochTotals.reconstruction += reconstruction
             state.epochTotals.kl += kl
             state.epochTotals.steps += 1
@@ -134,10 +158,23 @@ public final class Trainer {
                 imagesPerSecond: Double(imagesThisSession) / max(seconds, 1e-9),
                 remainingImages: (imageCount - min(state.stepInEpoch * batchSize, imageCount))
                     + (configuration.epochs - state.epoch - 1) * imageCount))
-            if let every = configuration.checkpointEvery, state.step % every == 0, state.stepInEpoch < stepsPerEpoch {
+            // The epoch's end saves a checkpoint anyway: a stop at its last step waits for it.
+            guard state.stepInEpoch < stepsPerEpoch else { break }
+            if stop {
+                try saveCheckpoint()
+                return .stopped
+            }
+            if let every = configuration.checkpointEvery, state.step % every == 0 {
                 try saveCheckpoint()
             }
         }
+        try finishEpoch(workers, started: started, images: imagesThisSession, allReduceTime: allReduceTime)
+        return stop ? .stopped : .finished
+    }
+
+    /// Scores the test images, writes the epoch's metrics line and saves its checkpoint.
+    private func finishEpoch(_ workers: [StepBuffers], started: ContinuousClock.Instant, images imagesThisSession: Int,
+                             allReduceTime: Duration) throws {
         let seconds = (ContinuousClock.now - started).seconds
         let totals = state.epochTotals
         let line = EpochMetrics(
@@ -157,18 +194,20 @@ public final class Trainer {
     }
 
     /// One optimiser step on the images `batch` (dataset indices). Returns the batch's mean
-    /// reconstruction and KL losses.
+    /// reconstruction and KL losses, and whether any rank asked to stop after this step.
     ///
     /// The batch is cut into micro-batches of a fixed size at fixed places; each rank computes a
     /// contiguous share of them (split again between its threads), and their gradients meet in an
     /// exact integer sum. So every rank ends with the same total whatever the world size or the
     /// thread count, and bit for bit what one process with one thread gets.
-    private func trainStep(on batch: ArraySlice<Int32>, _ workers: [StepBuffers], allReduceTime: inout Duration) throws -> (Double, Double) {
+    private func trainStep(on batch: ArraySlice<Int32>, _ workers: [StepBuffers],
+                           allReduceTime: inout Duration) throws -> (Double, Double, stop: Bool) {
         let latent = model.latentDimension, epoch = state.epoch, micro = configuration.microBatchSize
         let random = Philox(seed: configuration.seed)
         let scale = 1 / Float(batch.count)
         let parameterCount = model.layout.count
         let share = MicroBatchPlan(images: batch.count, microBatchSize: micro).share(rank: communicator.rank, of: communicator.size)
+        let poisoned = faults.poisonsGradient(step: state.step + 1, rank: communicator.rank) ? share.first : nil
         state.parameters.withUnsafeBufferPointer { parameters in
             Self.inParallel(workers, over: share, summing: \.sum) { b, microBatches in
                 for microBatch in microBatches {
@@ -186,6 +225,7 @@ public final class Trainer {
                     // The losses ride along with the gradients, so one exact sum serves both.
                     b.gradients[parameterCount] = Float(sums.reconstruction) * scale
                     b.gradients[parameterCount + 1] = Float(sums.kl) * scale
+                    if microBatch == poisoned { b.gradients[0] = .nan }
                     guard b.sum.add(b.gradients) else {
                         b.failed = true
                         return
@@ -193,16 +233,23 @@ public final class Trainer {
                 }
             }
         }
-        guard !workers.contains(where: \.failed) else {
-            throw TrainingError("training diverged at step \(state.step + 1) (epoch \(state.epoch + 1)): a gradient is not finite or exceeds \(ExactSum.limit); try a lower --learning-rate")
-        }
+        // Two marks ride along in the exact sum, so that every rank learns in the same step,
+        // without another collective, whether any rank failed or was asked to stop.
         let b = workers[0]
+        let failed = workers.contains(where: \.failed), stop = stopRequested()
+        _ = b.sum.add(failed ? 1 : 0, at: StepBuffers.failedMark(parameterCount))
+        _ = b.sum.add(stop ? 1 : 0, at: StepBuffers.stopMark(parameterCount))
         let reduceStart = ContinuousClock.now
         try b.sum.withLimbs { try communicator.allReduceSum($0) }
         allReduceTime += ContinuousClock.now - reduceStart
         b.sum.total(into: b.total)
+        guard b.total[StepBuffers.failedMark(parameterCount)] == 0 else {
+            let kept = lastSavedStep.map { "step \($0)" } ?? "none saved by this run"
+            throw AgreedFailure("training diverged at step \(state.step + 1) (epoch \(state.epoch + 1)): a loss or gradient is not finite or exceeds \(ExactSum.limit); the step was not applied and the newest checkpoint (\(kept)) is kept; try a lower --learning-rate")
+        }
         state.applyGradients(b.total)
-        return (Double(b.total[parameterCount]), Double(b.total[parameterCount + 1]))
+        return (Double(b.total[parameterCount]), Double(b.total[parameterCount + 1]),
+                b.total[StepBuffers.stopMark(parameterCount)] > 0)
     }
 
     /// Deals `items` to the workers in contiguous runs and runs `body` on each worker's run
@@ -246,7 +293,7 @@ public final class Trainer {
                     }
                     let losses = model.evaluate(parameters: parameters.baseAddress!, inputs: b.inputs, targets: b.targets,
                                                 batch: end - start, workspace: b.workspace, reconstruction: nil)
-                    let sums = [Float(losses.reconstruction), Float(losses.kl)]
+                    let sums = [Float(losses.reconstruction), Float(losses.kl), 0]
                     guard b.testLosses.add(sums) else {
                         b.failed = true
                         return
@@ -254,20 +301,24 @@ public final class Trainer {
                 }
             }
         }
-        guard !workers.contains(where: \.failed) else { throw TrainingError("test losses are not finite after epoch \(state.epoch + 1)") }
-        var totals: [Float] = [0, 0]
+        _ = workers[0].testLosses.add(workers.contains(where: \.failed) ? 1 : 0, at: 2)
+        var totals: [Float] = [0, 0, 0]
         try workers[0].testLosses.withLimbs { try communicator.allReduceSum($0) }
         workers[0].testLosses.total(into: &totals)
+        guard totals[2] == 0 else { throw AgreedFailure("test losses are not finite after epoch \(state.epoch + 1)") }
         let reconstruction = Double(totals[0]) / Double(count), kl = Double(totals[1]) / Double(count)
         return TestLosses(loss: reconstruction + kl, reconstructionLoss: reconstruction, klLoss: kl, images: count)
     }
 
     /// Only rank 0 writes.
     private func saveCheckpoint() throws {
+        lastSavedStep = state.step
         guard communicator.isRoot else { return }
+        let step = state.step
         let url = try TrainingCheckpoint.save(state, identity: identity, epochsPlanned: configuration.epochs,
-                                              testImages: configuration.testImages,
-                                              worldSize: communicator.size, to: store, keepLast: configuration.keepCheckpoints)
+                                              testImages: configuration.testImages, worldSize: communicator.size,
+                                              to: store, keepLast: configuration.keepCheckpoints,
+                                              beforeRename: { faults.crashIfSaving(step: step) })
         observer?.checkpointSaved(url)
     }
 
@@ -286,11 +337,13 @@ public final class Trainer {
 final class StepBuffers {
     let workspace: Workspace
     let inputs, targets, eps: UnsafeMutablePointer<Float>
-    /// A micro-batch's gradient followed by its two loss terms; then their exact sum's total.
+    /// A micro-batch's gradient followed by its two loss terms and two marks (failed, stop);
+    /// then their exact sum's total.
     let gradients, total: UnsafeMutablePointer<Float>
     var sum: ExactSum
-    /// Summed reconstruction and KL losses of the test images this worker scored.
-    var testLosses = ExactSum(count: 2)
+    /// Summed reconstruction and KL losses of the test images this worker scored, and a
+    /// "failed" mark.
+    var testLosses = ExactSum(count: 3)
     /// Set when a value could not be summed (not finite): the step must stop.
     var failed = false
 
@@ -299,10 +352,15 @@ final class StepBuffers {
         inputs = .allocate(capacity: microBatch * VAE.inputPixels)
         targets = .allocate(capacity: microBatch * VAE.outputPixels)
         eps = .allocate(capacity: microBatch * model.latentDimension)
-        gradients = .allocate(capacity: model.layout.count + 2)
-        total = .allocate(capacity: model.layout.count + 2)
-        sum = ExactSum(count: model.layout.count + 2)
+        let count = Self.failedMark(model.layout.count) + 2
+        gradients = .allocate(capacity: count)
+        gradients.initialize(repeating: 0, count: count)
+        total = .allocate(capacity: count)
+        sum = ExactSum(count: count)
     }
+
+    static func failedMark(_ parameterCount: Int) -> Int { parameterCount + 2 }
+    static func stopMark(_ parameterCount: Int) -> Int { parameterCount + 3 }
 
     deinit {
         for buffer in [inputs, targets, eps, gradients, total] { buffer.deallocate() }

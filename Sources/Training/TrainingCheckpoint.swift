@@ -58,8 +58,15 @@ public struct RunIdentity: Sendable, Equatable {
 public enum TrainingCheckpoint {
     public static let formatVersion = "1"
 
+    /// Refuses to write a state holding a value that is not finite: a checkpoint is always one
+    /// training can continue from.
     public static func save(_ state: TrainingState, identity: RunIdentity, epochsPlanned: Int, testImages: Int,
-                            worldSize: Int, to store: CheckpointStore, keepLast: Int) throws -> URL {
+                            worldSize: Int, to store: CheckpointStore, keepLast: Int,
+                            beforeRename: () -> Void = {}) throws -> URL {
+        for (what, values) in [("parameters", state.parameters), ("Adam's first moments", state.adam.m),
+                               ("Adam's second moments", state.adam.v)] where !values.allSatisfy(\.isFinite) {
+            throw TrainingError("not saving step \(state.step): its \(what) hold a value that is not finite")
+        }
         let layout = ParameterLayout(latentDimension: identity.latentDimension)
         let h = state.adam.hyperparameters
         let metadata: [String: String] = [
@@ -94,15 +101,25 @@ public enum TrainingCheckpoint {
                             tensors.append((prefix + spec.name, spec.shape, UnsafeBufferPointer(rebasing: buffer[spec.range])))
                         }
                     }
-                    return try store.save(step: state.step, tensors: tensors, metadata: metadata, keepLast: keepLast)
+                    return try store.save(step: state.step, tensors: tensors, metadata: metadata, keepLast: keepLast,
+                                          beforeRename: beforeRename)
                 }
             }
         }
     }
 
+    /// A training checkpoint read back: the state and the settings a resume continues with
+    /// unless told otherwise.
+    public struct Contents: Sendable {
+        public let state: TrainingState
+        public let identity: RunIdentity
+        /// The run's per-epoch test scoring.
+        public let testImages: Int
+        public let epochsPlanned: Int
+    }
+
     /// Reads a training checkpoint back; refuses files that are not whole training checkpoints.
-    /// `testImages` is the run's per-epoch test scoring, which a resume keeps unless told otherwise.
-    public static func load(_ file: SafeTensorsFile) throws -> (state: TrainingState, identity: RunIdentity, testImages: Int) {
+    public static func load(_ file: SafeTensorsFile) throws -> Contents {
         let meta = file.metadata
         func fail(_ reason: String) -> CheckpointError { CheckpointError(file.url, reason) }
         guard meta["format_version"] != nil else {
@@ -154,6 +171,8 @@ public enum TrainingCheckpoint {
             epochTotals: EpochTotals(reconstruction: try number("epoch_reconstruction_sum"),
                                      kl: try number("epoch_kl_sum"), steps: try number("epoch_steps")))
         guard state.step >= 0, state.epoch >= 0, state.stepInEpoch >= 0 else { throw fail("metadata has a negative position") }
-        return (state, identity, try number("test_images"))
+        let epochsPlanned: Int = try number("epochs_planned")
+        guard epochsPlanned >= 1 else { throw fail("metadata epochs_planned \(epochsPlanned) is not positive") }
+        return Contents(state: state, identity: identity, testImages: try number("test_images"), epochsPlanned: epochsPlanned)
     }
 }

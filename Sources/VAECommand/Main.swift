@@ -21,6 +21,9 @@ struct VAECommandLine: ParsableCommand {
             // --help, --version: the full text, on stdout.
             Console.say(fullMessage(for: error))
             Foundation.exit(0)
+        } catch let status as ExitCode {
+            // A status that was already explained (an interrupted run).
+            Foundation.exit(status.rawValue)
         } catch where isArgumentError(error) {
             Console.fail(message(for: error).split(separator: "\n").joined(separator: "; ") + " (see 'vae --help')",
                          code: exitCode(for: error).rawValue)

@@ -15,15 +15,20 @@ struct Train: ParsableCommand {
         Checkpoints are written to RUN/checkpoints at the end of every epoch (and every \
         --checkpoint-every steps), metrics to RUN/metrics.jsonl. With --resume the run continues \
         from its newest valid checkpoint and ends exactly as if it had never stopped; settings not \
-        given are taken from the checkpoint.
+        given are taken from the checkpoint. SIGTERM, SIGINT or SIGUSR1 stop every rank after the \
+        same step; rank 0 saves a checkpoint and the exit status is 75 (interrupted, resumable). \
+        A second signal exits at once.
         """)
+
+    /// The exit status of a run stopped by a signal with its checkpoint saved (EX_TEMPFAIL).
+    static let interruptedStatus: Int32 = 75
 
     @OptionGroup var dataOption: DataOption
 
     @Option(name: .customLong("run-dir"), help: "Run directory: checkpoints, metrics and outputs.")
     var runDir = "runs/vae"
 
-    @Option(help: "Total epochs of the run (a resumed run continues until this many are done). (default: 150)")
+    @Option(help: "Total epochs of the run; a resumed run continues until this many are done. (default: 150, or a resumed run's own)")
     var epochs: Int?
 
     @Option(name: .customLong("batch-size"), help: "Images per optimiser step, over all ranks. (default: 128)")
@@ -74,12 +79,16 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        try Job.run { communicator in try train(communicator) }
+        StopSignals.install()
+        var outcome = TrainingOutcome.completed
+        try Job.run { communicator in outcome = try train(communicator) }
+        if case .interrupted = outcome { throw ExitCode(Self.interruptedStatus) }
     }
 
-    private func train(_ communicator: Communicator) throws {
+    private func train(_ communicator: Communicator) throws -> TrainingOutcome {
         let console = Console(quiet: !communicator.isRoot)
         let runDirectory = URL(fileURLWithPath: runDir)
+        let faults = try Faults.fromEnvironment()
         var (train, test, dataDirectory, configuration, state) = try communicator.collectively {
             try prepare(runDirectory: runDirectory, isRoot: communicator.isRoot, console: console)
         }
@@ -92,7 +101,7 @@ struct Train: ParsableCommand {
         }
         if state.epoch >= configuration.epochs {
             console.say("nothing to do: the run has already completed \(state.epoch) of \(configuration.epochs) epochs")
-            return
+            return .completed
         }
         if communicator.isRoot {
             do {
@@ -103,6 +112,8 @@ struct Train: ParsableCommand {
         }
         let trainer = Trainer(configuration: configuration, data: train, testData: test, state: state,
                               runDirectory: runDirectory, communicator: communicator, observer: console)
+        trainer.stopRequested = { StopSignals.stopRequested }
+        trainer.faults = faults
         if let outputsEvery {
             console.onEpoch = { [unowned trainer] epoch in
                 guard epoch % outputsEvery == 0 && epoch < configuration.epochs else { return }
@@ -112,14 +123,19 @@ struct Train: ParsableCommand {
             }
         }
         console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) x \(configuration.threads) thread(s), OpenBLAS \(BLAS.coreName) kernels -> \(runDirectory.path)")
-        try trainer.run()
-        guard communicator.isRoot else { return }
+        let outcome = try trainer.run()
+        guard communicator.isRoot else { return outcome }
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
+        if case .interrupted(let step) = outcome {
+            console.note("interrupted: stopped after step \(step) (epoch \(trainer.state.epoch + 1)) with its checkpoint \(store.url(forStep: step).path); continue with --resume")
+            return outcome
+        }
         let newest = try store.steps().last.map { store.url(forStep: $0).path } ?? "none"
         console.say("done: \(trainer.state.epoch) epochs, step \(trainer.state.step); newest checkpoint \(newest)")
         let report = try writeOutputs(trainer, train: train, test: test, runDirectory: runDirectory,
                                       dataDirectory: dataDirectory, worldSize: communicator.size)
         console.say("outputs: \(report.path) and the pictures beside it")
+        return outcome
     }
 
     /// The run's pictures and report page, for the parameters the trainer holds now.
@@ -153,15 +169,17 @@ struct Train: ParsableCommand {
             guard let file = try store.newestValid(warn: { console.note("skipping \($0)") }) else {
                 throw ValidationError("--resume: no checkpoint to resume from in \(store.directory.path)")
             }
-            let (saved, identity, savedTestImages) = try TrainingCheckpoint.load(file)
+            let contents = try TrainingCheckpoint.load(file)
+            let (saved, identity) = (contents.state, contents.identity)
             // Settings not given on the command line continue as the checkpoint has them.
+            configuration.epochs = contents.epochsPlanned
             configuration.latentDimension = identity.latentDimension
             configuration.batchSize = identity.batchSize
             configuration.microBatchSize = identity.microBatchSize
             configuration.adam.learningRate = identity.learningRate
             configuration.seed = identity.seed
             configuration.limit = identity.limit
-            configuration.testImages = savedTestImages
+            configuration.testImages = contents.testImages
             apply(to: &configuration)
             try configuration.validate()
             let requested = RunIdentity(configuration, dataset: train.fingerprint)

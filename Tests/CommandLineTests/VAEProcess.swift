@@ -31,36 +31,69 @@ struct VAEProcess {
 
     /// `mpirun` with the flags a root, terminal-less CI machine needs, then `ranks` given as
     /// MPMD parts: each part is a rank count and that rank group's `vae` arguments.
-    static func mpirun(_ parts: [(ranks: Int, arguments: [String])]) throws -> Result {
+    static func mpirun(_ parts: [(ranks: Int, arguments: [String])], environment: [String: String] = [:]) throws -> Result {
         var arguments = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
+        for name in environment.keys.sorted() { arguments += ["-x", name] }
         for (index, part) in parts.enumerated() {
             if index > 0 { arguments.append(":") }
             arguments += ["-n", "\(part.ranks)", executable.path] + part.arguments
         }
-        return try launch(URL(fileURLWithPath: "/usr/bin/env"), ["mpirun"] + arguments, in: nil)
+        return try start(URL(fileURLWithPath: "/usr/bin/env"), ["mpirun"] + arguments, environment: environment).wait()
     }
 
     static func launch(_ executable: URL, _ arguments: [String], in directory: URL?) throws -> Result {
-        let scratch = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        try start(executable, arguments, in: directory).wait()
+    }
+
+    /// A process running in the background, for tests that signal or kill it mid-run.
+    final class Running {
         let process = Process()
+        let scratch: URL
+        var outURL: URL { scratch.appendingPathComponent("stdout") }
+        var errURL: URL { scratch.appendingPathComponent("stderr") }
+
+        init(scratch: URL) { self.scratch = scratch }
+
+        var pid: Int32 { process.processIdentifier }
+        func signal(_ signal: Int32) { kill(pid, signal) }
+        /// What it has written to stderr so far.
+        var stderrSoFar: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
+
+        func wait() throws -> Result {
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            process.waitUntilExit()
+            return Result(status: process.terminationStatus,
+                          stdout: try String(contentsOf: outURL, encoding: .utf8),
+                          stderr: try String(contentsOf: errURL, encoding: .utf8))
+        }
+    }
+
+    /// Starts a process; output goes through files so that no pipe can fill up and block.
+    static func start(_ executable: URL, _ arguments: [String], in directory: URL? = nil,
+                      environment extra: [String: String] = [:]) throws -> Running {
+        let running = Running(scratch: try temporaryDirectory())
+        _ = FileManager.default.createFile(atPath: running.outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: running.errURL.path, contents: nil)
+        let process = running.process
         process.executableURL = executable
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        environment.merge(extra) { $1 }
         process.environment = environment
         if let directory { process.currentDirectoryURL = directory }
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
+        process.standardOutput = try FileHandle(forWritingTo: running.outURL)
+        process.standardError = try FileHandle(forWritingTo: running.errURL)
+        // The child inherits this thread's signal mask, and a test thread blocks the signals
+        // the tests send; the child gets them unblocked, as from a shell.
+        var unblock = sigset_t(), previous = sigset_t()
+        sigemptyset(&unblock)
+        for signal in [SIGTERM, SIGINT, SIGUSR1] { sigaddset(&unblock, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: try String(contentsOf: outURL, encoding: .utf8),
-                      stderr: try String(contentsOf: errURL, encoding: .utf8))
+        return running
     }
 
     static func temporaryDirectory() throws -> URL {

@@ -49,7 +49,7 @@ struct TrainingRunTests {
         defer { try? FileManager.default.removeItem(at: run) }
         let c = Self.configuration(epochs: 3)
         let trainer = Trainer(configuration: c, data: Self.data, testData: Self.test, state: Self.freshState(c), runDirectory: run, observer: nil)
-        try trainer.run()
+        #expect(try trainer.run() == .completed)
         let lines = try Self.metricsLines(run)
         #expect(lines.map(\.epoch) == [1, 2, 3])
         #expect(lines.map(\.step) == [10, 20, 30])
@@ -70,7 +70,7 @@ struct TrainingRunTests {
         defer { try? FileManager.default.removeItem(at: straight) }
         let c = Self.configuration(epochs: 3)
         let reference = Trainer(configuration: c, data: Self.data, testData: Self.test, state: Self.freshState(c), runDirectory: straight, observer: nil)
-        try reference.run()
+        #expect(try reference.run() == .completed)
         let store = CheckpointStore(directory: straight.appendingPathComponent("checkpoints"))
         // Every third step and every epoch's end: mid-epoch positions and boundaries.
         #expect(try store.steps() == [3, 6, 9, 10, 12, 15, 18, 20, 21, 24, 27, 30])
@@ -87,12 +87,14 @@ struct TrainingRunTests {
                                              to: run.appendingPathComponent("metrics.jsonl"))
 
             let file = try #require(try CheckpointStore(directory: checkpoints).newestValid(warn: { _ in }))
-            let (state, identity, testImages) = try TrainingCheckpoint.load(file)
+            let contents = try TrainingCheckpoint.load(file)
+            let (state, identity, testImages) = (contents.state, contents.identity, contents.testImages)
+            #expect(contents.epochsPlanned == 3)
             #expect(testImages == c.testImages)
             #expect(identity == RunIdentity(c, dataset: Self.data.fingerprint))
             #expect(state.step == resumeStep)
             let resumed = Trainer(configuration: c, data: Self.data, testData: Self.test, state: state, runDirectory: run, observer: nil)
-            try resumed.run()
+            #expect(try resumed.run() == .completed)
 
             #expect(resumed.state.parameters == reference.state.parameters, "parameters after resuming at step \(resumeStep)")
             #expect(resumed.state.adam.m == reference.state.adam.m && resumed.state.adam.v == reference.state.adam.v)
@@ -108,7 +110,7 @@ struct TrainingRunTests {
             let run = try Self.temporaryRun()
             defer { try? FileManager.default.removeItem(at: run) }
             let trainer = Trainer(configuration: c, data: Self.data, testData: Self.test, state: Self.freshState(c), runDirectory: run, observer: nil)
-            try trainer.run()
+            #expect(try trainer.run() == .completed)
             return trainer.state.parameters
         }
         let first = try train(c)
@@ -128,7 +130,7 @@ struct TrainingRunTests {
             defer { try? FileManager.default.removeItem(at: run) }
             let trainer = Trainer(configuration: c, data: Self.data, testData: Self.test, state: Self.freshState(c),
                                   runDirectory: run, observer: nil)
-            try trainer.run()
+            #expect(try trainer.run() == .completed)
             results.append(trainer.state.parameters)
             metrics.append(try Self.metricsLines(run))
         }
@@ -143,7 +145,7 @@ struct TrainingRunTests {
         var c = Self.configuration(epochs: 1)
         c.checkpointEvery = nil
         c.keepCheckpoints = 1
-        try Trainer(configuration: c, data: Self.data, testData: Self.test, state: Self.freshState(c), runDirectory: run, observer: nil).run()
+        #expect(try Trainer(configuration: c, data: Self.data, testData: Self.test, state: Self.freshState(c), runDirectory: run, observer: nil).run() == .completed)
         let store = CheckpointStore(directory: run.appendingPathComponent("checkpoints"))
         #expect(try store.steps() == [10])
         let file = try SafeTensors.read(store.url(forStep: 10), requireChecksum: true)

@@ -1,0 +1,202 @@
+import Checkpoint
+import Foundation
+import Testing
+
+/// Faults of real processes: signals, a killed rank, a crash while saving, a blown-up gradient
+/// and a full disk. Each ends with one clear message, keeps the last good checkpoint, and where
+/// the run can go on, going on gives the uninterrupted result bit for bit.
+@Suite(.serialized)
+struct ReliabilityTests {
+    /// 6 epochs of 10 steps (600 images, batch 64), a checkpoint every 4 steps: long enough that
+    /// a signal sent once step 4 is saved arrives mid-run.
+    static let job = ["--limit", "600", "--batch-size", "64", "--test-images", "100", "--epochs", "6", "--checkpoint-every", "4"]
+    static let finalCheckpoint = "checkpoints/step-000000060.safetensors"
+
+    /// The uninterrupted run every other run is compared with.
+    static let reference: URL = {
+        let folder = try! VAEProcess.temporaryDirectory()
+        let result = try! VAEProcess.run(["train", "--run-dir", folder.path] + job)
+        precondition(result.status == 0, result.stderr)
+        return folder
+    }()
+
+    static let launchTrain = VAEProcess.repository.appendingPathComponent("launch/train")
+
+    /// Waits for `url` to exist (polling), failing after `seconds`.
+    static func waitFor(_ url: URL, seconds: Double = 120) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !FileManager.default.fileExists(atPath: url.path) {
+            guard Date() < deadline else { throw CancellationError() }
+            usleep(10_000)
+        }
+    }
+
+    static func tensors(_ url: URL) throws -> [String: [UInt32]] {
+        let file = try SafeTensors.read(url, requireChecksum: true)
+        return try Dictionary(uniqueKeysWithValues: file.names.map { ($0, try file.values(of: $0).map(\.bitPattern)) })
+    }
+
+    /// Every file in a run's checkpoints folder is a whole, verified checkpoint.
+    static func expectOnlyValidCheckpoints(_ run: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let folder = run.appendingPathComponent("checkpoints")
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+            #expect(name.hasPrefix("step-"), "unexpected file \(name)", sourceLocation: sourceLocation)
+            #expect(throws: Never.self, sourceLocation: sourceLocation) {
+                _ = try SafeTensors.read(folder.appendingPathComponent(name), requireChecksum: true)
+            }
+        }
+    }
+
+    static func newestStep(_ run: URL) throws -> Int? {
+        try CheckpointStore(directory: run.appendingPathComponent("checkpoints")).steps().last
+    }
+
+    @Test func sigtermStopsAfterAStepWithACheckpointAndResumingGivesTheSameRun() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let job = try VAEProcess.start(VAEProcess.executable, ["train", "--run-dir", folder.path] + Self.job)
+        try Self.waitFor(folder.appendingPathComponent("checkpoints/step-000000004.safetensors"))
+        job.signal(SIGTERM)
+        let stopped = try job.wait()
+        #expect(stopped.status == 75, "exit \(stopped.status): \(stopped.stderr)")
+        #expect(stopped.stderrLines.count == 1 && stopped.stderr.contains("interrupted: stopped after step")
+                && stopped.stderr.contains("--resume"), "\(stopped.stderr)")
+        let step = try #require(try Self.newestStep(folder))
+        #expect(step > 4 && step < 60 && stopped.stderr.contains("step \(step)"), "stopped at \(step): \(stopped.stderr)")
+        try Self.expectOnlyValidCheckpoints(folder)
+
+        let resumed = try VAEProcess.run(["train", "--run-dir", folder.path, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try Data(contentsOf: folder.appendingPathComponent(Self.finalCheckpoint))
+                == Data(contentsOf: Self.reference.appendingPathComponent(Self.finalCheckpoint)))
+    }
+
+    @Test func aSecondSignalEndsTheProcessAtOnce() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let job = try VAEProcess.start(VAEProcess.executable, ["train", "--run-dir", folder.path] + Self.job)
+        try Self.waitFor(folder.appendingPathComponent("checkpoints/step-000000004.safetensors"))
+        // Two different signals, because a second one of the same kind sent before the first
+        // is delivered would merge with it.
+        job.signal(SIGINT)
+        job.signal(SIGTERM)
+        let result = try job.wait()
+        #expect([128 + SIGINT, 128 + SIGTERM].contains(result.status), "exit \(result.status): \(result.stderr)")
+        // Whatever it was doing, the next start finds valid checkpoints and finishes the run.
+        let resumed = try VAEProcess.run(["train", "--run-dir", folder.path, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try Self.expectOnlyValidCheckpoints(folder)
+        #expect(try Data(contentsOf: folder.appendingPathComponent(Self.finalCheckpoint))
+                == Data(contentsOf: Self.reference.appendingPathComponent(Self.finalCheckpoint)))
+    }
+
+    /// SIGTERM to `launch/train` running two ranks: both stop at the same step (else the
+    /// per-epoch replica check or the resume would fail), status 75, and a resume on two ranks
+    /// ends with the one-process parameters.
+    @Test func launchTrainStopsEveryRankOnSigterm() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run")
+        let environment = ["VAE_BINARY": VAEProcess.executable.path]
+        let job = try VAEProcess.start(Self.launchTrain, ["-n", "2", "--run-dir", run.path] + Self.job, environment: environment)
+        try Self.waitFor(run.appendingPathComponent("checkpoints/step-000000004.safetensors"))
+        job.signal(SIGTERM)
+        let stopped = try job.wait()
+        #expect(stopped.status == 75, "exit \(stopped.status): \(stopped.stderr)")
+        #expect(stopped.stderr.contains("vae: interrupted: stopped after step"), "\(stopped.stderr)")
+        #expect(stopped.stderr.components(separatedBy: "vae: interrupted").count == 2, "rank 0 alone reports: \(stopped.stderr)")
+
+        let resumed = try VAEProcess.start(Self.launchTrain, ["-n", "2", "--run-dir", run.path, "--resume"], environment: environment).wait()
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try Self.tensors(run.appendingPathComponent(Self.finalCheckpoint))
+                == Self.tensors(Self.reference.appendingPathComponent(Self.finalCheckpoint)))
+    }
+
+    /// The process id of rank `rank` of the job training into `run`.
+    static func rankProcess(_ rank: Int, training run: URL) -> Int32? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for pid in entries.compactMap(Int32.init) {
+            guard let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                  let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+            let arguments = command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            let variables = environment.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if arguments.first?.hasSuffix("/vae") == true, arguments.contains(run.path),
+               variables.contains("OMPI_COMM_WORLD_RANK=\(rank)") {
+                return pid
+            }
+        }
+        return nil
+    }
+
+    @Test func aKilledRankEndsTheJobAndARestartFinishesIt() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run")
+        let job = try VAEProcess.start(Self.launchTrain, ["-n", "2", "--max-restarts", "1", "--run-dir", run.path] + Self.job,
+                                       environment: ["VAE_BINARY": VAEProcess.executable.path])
+        try Self.waitFor(run.appendingPathComponent("checkpoints/step-000000008.safetensors"))
+        let victim = try #require(Self.rankProcess(1, training: run), "rank 1 not found")
+        kill(victim, SIGKILL)
+        let killed = Date()
+        while !job.stderrSoFar.contains("restart 1 of 1") && job.process.isRunning { usleep(20_000) }
+        #expect(Date().timeIntervalSince(killed) < 30, "the job took over 30 s to notice")
+        let result = try job.wait()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("rank 1") && result.stderr.contains("restart 1 of 1"), "\(result.stderr)")
+        #expect(result.stderr.contains("resuming from"), "\(result.stderr)")
+        #expect(try Self.tensors(run.appendingPathComponent(Self.finalCheckpoint))
+                == Self.tensors(Self.reference.appendingPathComponent(Self.finalCheckpoint)))
+    }
+
+    @Test func aCrashWhileSavingKeepsThePreviousCheckpointAndLeavesNothingBehind() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let crashed = try VAEProcess.start(VAEProcess.executable, ["train", "--run-dir", folder.path] + Self.job,
+                                           environment: ["VAE_FAULT": "crash-saving@8"]).wait()
+        #expect(crashed.status == SIGKILL, "status \(crashed.status): \(crashed.stderr)")
+        let checkpoints = folder.appendingPathComponent("checkpoints")
+        let names = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).sorted()
+        #expect(names.count == 2 && names[0].hasPrefix(".step-000000008.safetensors.tmp-") && names[1] == "step-000000004.safetensors",
+                "\(names)")
+
+        let resumed = try VAEProcess.run(["train", "--run-dir", folder.path, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("step-000000004.safetensors (epoch 0, step 4)"), "\(resumed.stderr)")
+        try Self.expectOnlyValidCheckpoints(folder)
+        #expect(try Data(contentsOf: folder.appendingPathComponent(Self.finalCheckpoint))
+                == Data(contentsOf: Self.reference.appendingPathComponent(Self.finalCheckpoint)))
+    }
+
+    /// A NaN on rank 1 only: every rank stops at that step, rank 0 says so once, and no
+    /// checkpoint of that step or later exists.
+    @Test func aNonFiniteGradientOnOneRankStopsEveryRank() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try VAEProcess.mpirun([(2, ["train", "--run-dir", folder.path] + Self.job)], environment: ["VAE_FAULT": "nan-gradient@14/1"])
+        #expect(result.status != 0)
+        let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
+        #expect(lines.count == 1 && lines[0].contains("step 14 (epoch 2)") && lines[0].contains("not finite")
+                && lines[0].contains("step 12"), "\(result.stderr)")
+        #expect(try Self.newestStep(folder) == 12)
+        try Self.expectOnlyValidCheckpoints(folder)
+    }
+
+    /// A tmpfs just big enough for one checkpoint: the second save fails cleanly.
+    static let smallDisk: URL? = {
+        guard getuid() == 0, let folder = try? VAEProcess.temporaryDirectory() else { return nil }
+        let mount = try? VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), ["mount", "-t", "tmpfs", "-o", "size=1600k", "tmpfs", folder.path]).wait()
+        return mount?.status == 0 ? folder : nil
+    }()
+
+    @Test(.enabled(if: smallDisk != nil, "needs root and a tmpfs mount"))
+    func aFullDiskFailsTheSaveCleanlyAndKeepsThePreviousCheckpoint() throws {
+        let disk = try #require(Self.smallDisk)
+        defer { _ = try? VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), ["umount", disk.path]).wait() }
+        let run = disk.appendingPathComponent("run")
+        let result = try VAEProcess.run(["train", "--run-dir", run.path, "--limit", "600", "--batch-size", "64",
+                                         "--test-images", "0", "--epochs", "2"])
+        expectRefusal(result, "step-000000020.safetensors", "No space left on device")
+        #expect(try CheckpointStore(directory: run.appendingPathComponent("checkpoints")).steps() == [10])
+        try Self.expectOnlyValidCheckpoints(run)
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+/// Two network namespaces joined by a veth pair stand in for two machines: `mpirun` runs in
+/// one and starts the second rank in the other through an rsh agent, so every message between
+/// the ranks crosses a TCP link. The result must be the one-process result bit for bit.
+@Suite(.serialized)
+struct TwoHostTests {
+    /// Two namespaces joined by a veth pair, and the agent that runs a command "on" either.
+    final class Hosts {
+        let names: [String]
+        let addresses: [String]
+        let agent: URL
+
+        init() throws {
+            let id = getpid() % 100_000
+            names = ["vae\(id)a", "vae\(id)b"]
+            let subnet = "10.\(77 + id % 100).\(id % 250)"
+            addresses = ["\(subnet).1", "\(subnet).2"]
+            let links = ["v\(id)a", "v\(id)b"]
+            try Self.ip(["netns", "add", names[0]])
+            try Self.ip(["netns", "add", names[1]])
+            try Self.ip(["link", "add", links[0], "type", "veth", "peer", "name", links[1]])
+            for i in 0..<2 {
+                try Self.ip(["link", "set", links[i], "netns", names[i]])
+                try Self.ip(["-n", names[i], "addr", "add", "\(addresses[i])/24", "dev", links[i]])
+                try Self.ip(["-n", names[i], "link", "set", links[i], "up"])
+                try Self.ip(["-n", names[i], "link", "set", "lo", "up"])
+            }
+            // Open MPI calls the agent as `agent [options] HOST COMMAND...`; each host gets its
+            // own namespace and host name.
+            agent = try VAEProcess.temporaryDirectory().appendingPathComponent("netns-agent")
+            let script = """
+                #!/bin/sh
+                while [ "${1#-}" != "$1" ]; do shift; done
+                host=$1; shift
+                case "$host" in
+                  \(addresses[0])) ns=\(names[0]) ;;
+                  \(addresses[1])) ns=\(names[1]) ;;
+                  *) echo "netns-agent: unknown host $host" >&2; exit 255 ;;
+                esac
+                exec ip netns exec "$ns" unshare --uts sh -c "hostname host-$ns; $*"
+
+                """
+            try Data(script.utf8).write(to: agent)
+            chmod(agent.path, 0o755)
+        }
+
+        /// Deleting a namespace deletes its end of the veth pair, and with it the other end.
+        func remove() {
+            for name in names { _ = try? Self.ip(["netns", "del", name]) }
+            try? FileManager.default.removeItem(at: agent.deletingLastPathComponent())
+        }
+
+        static func ip(_ arguments: [String]) throws {
+            let result = try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), ["ip"] + arguments).wait()
+            guard result.status == 0 else { throw SetupError(description: "ip \(arguments.joined(separator: " ")): \(result.stderr)") }
+        }
+
+        struct SetupError: Error, CustomStringConvertible { let description: String }
+    }
+
+    /// Root, iproute2 and permission to make namespaces: tried once with a throwaway one.
+    static let namespacesWork: Bool = {
+        guard getuid() == 0 else { return false }
+        let probe = "vae\(getpid())probe"
+        guard (try? Hosts.ip(["netns", "add", probe])) != nil else { return false }
+        return (try? Hosts.ip(["netns", "del", probe])) != nil
+    }()
+
+    @Test(.enabled(if: namespacesWork, "needs root, iproute2 and network namespaces"))
+    func oneRankOnEachOfTwoHostsGivesTheOneProcessResult() throws {
+        let hosts = try Hosts()
+        defer { hosts.remove() }
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let job = ["--limit", "600", "--batch-size", "64", "--test-images", "100", "--epochs", "2"]
+        let single = folder.appendingPathComponent("single"), twoHosts = folder.appendingPathComponent("two-hosts")
+        let reference = try VAEProcess.run(["train", "--run-dir", single.path] + job)
+        #expect(reference.status == 0, "\(reference.stderr)")
+
+        let subnet = hosts.addresses[0].split(separator: ".").dropLast().joined(separator: ".") + ".0/24"
+        let result = try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), [
+            "ip", "netns", "exec", hosts.names[0], "mpirun", "--allow-run-as-root",
+            "--host", hosts.addresses.joined(separator: ","), "-n", "2",
+            "--mca", "plm_rsh_agent", hosts.agent.path,
+            // TCP only, and only over the link between the two namespaces.
+            "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet,
+            "-x", "OPENBLAS_NUM_THREADS=1", "-x", "OMPI_ALLOW_RUN_AS_ROOT", "-x", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM",
+            VAEProcess.executable.path, "train", "--run-dir", twoHosts.path] + job).wait()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("2 rank(s)"), "\(result.stdout)")
+
+        let final = "checkpoints/step-000000020.safetensors"
+        #expect(try ReliabilityTests.tensors(twoHosts.appendingPathComponent(final))
+                == ReliabilityTests.tensors(single.appendingPathComponent(final)))
+    }
+}
