@@ -42,11 +42,12 @@ public struct VAE: Sendable {
     /// Forward and backward of one micro-batch of `batch` images (at most the workspace's
     /// capacity). `inputs` [batch, 64], `targets` [batch, 784], `eps` [batch, latent].
     /// Overwrites `gradients` (the layout's size) with the gradient of
-    /// `lossScale * (summed reconstruction + summed KL)`; with `lossScale = 1 / globalBatch`
-    /// that is this micro-batch's share of the global batch's mean loss.
+    /// `lossScale * (summed reconstruction + klWeight * summed KL)`; with `lossScale = 1 /
+    /// globalBatch` that is this micro-batch's share of the global batch's mean loss. The seed's
+    /// loss has `klWeight` 1; a smaller one lets more of each image through the latent.
     public func trainingStep(parameters p: UnsafePointer<Float>, gradients d: UnsafeMutablePointer<Float>,
                              inputs: UnsafePointer<Float>, targets: UnsafePointer<Float>, eps: UnsafePointer<Float>,
-                             batch n: Int, lossScale: Float, workspace w: Workspace) -> LossSums {
+                             batch n: Int, lossScale: Float, klWeight: Float, workspace w: Workspace) -> LossSums {
         precondition(n > 0 && n <= w.capacity && w.latentDimension == latentDimension)
         let o = layout.offsets
         let l = latentDimension
@@ -77,7 +78,7 @@ public struct VAE: Sendable {
                        inputGradient: w.dZ)
 
         // Latent: reparameterisation and KL.
-        let kl = Sampling.backward(dz: w.dZ, mean: w.mean, logVar: w.logVar, eps: eps, count: n * l, klScale: lossScale,
+        let kl = Sampling.backward(dz: w.dZ, mean: w.mean, logVar: w.logVar, eps: eps, count: n * l, klScale: lossScale * klWeight,
                                    meanGradient: w.dMean, logVarGradient: w.dLogVar)
 
         // Encoder, output to input; the two heads' input gradients add up at the hidden layer.

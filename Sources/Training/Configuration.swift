@@ -11,6 +11,9 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// changes float rounding inside a micro-batch, so it is part of the run's identity.
     public var microBatchSize = 16
     public var latentDimension = 2
+    /// Weight of the KL term in the loss: 1 is the seed's VAE; below 1 trades the latent's
+    /// regularity for sharper reconstructions (a beta-VAE).
+    public var klWeight: Float = 1
     public var adam = AdamHyperparameters()
     public var seed: UInt64 = 1
     /// Train on the first `limit` training images only.
@@ -40,6 +43,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
         try require(latentDimension >= 1 && latentDimension <= 4096, "--latent-dim must be between 1 and 4096 (got \(latentDimension))")
         try require(adam.learningRate.isFinite && adam.learningRate > 0,
                     "--learning-rate must be a positive number (got \(adam.learningRate))")
+        try require(klWeight.isFinite && klWeight >= 0 && klWeight <= 1000,
+                    "--kl-weight must be between 0 and 1000 (got \(klWeight))")
         if let limit { try require(limit >= 1, "--limit must be at least 1 (got \(limit))") }
         if let every = checkpointEvery { try require(every >= 1, "--checkpoint-every must be at least 1 (got \(every))") }
         try require(threads >= 1 && threads <= 256, "--threads must be between 1 and 256 (got \(threads))")

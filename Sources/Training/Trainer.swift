@@ -153,7 +153,7 @@ public final class Trainer {
             let totals = state.epochTotals
             observer?.stepFinished(StepProgress(
                 epoch: state.epoch + 1, epochs: configuration.epochs, stepInEpoch: state.stepInEpoch,
-                stepsPerEpoch: stepsPerEpoch, loss: (totals.reconstruction + totals.kl) / Double(totals.steps),
+                stepsPerEpoch: stepsPerEpoch, loss: objective(totals.reconstruction, totals.kl) / Double(totals.steps),
                 reconstructionLoss: totals.reconstruction / Double(totals.steps), klLoss: totals.kl / Double(totals.steps),
                 imagesPerSecond: Double(imagesThisSession) / max(seconds, 1e-9),
                 remainingImages: (imageCount - min(state.stepInEpoch * batchSize, imageCount))
@@ -179,7 +179,7 @@ public final class Trainer {
         let totals = state.epochTotals
         let line = EpochMetrics(
             epoch: state.epoch + 1, step: state.step,
-            loss: (totals.reconstruction + totals.kl) / Double(totals.steps),
+            loss: objective(totals.reconstruction, totals.kl) / Double(totals.steps),
             reconstructionLoss: totals.reconstruction / Double(totals.steps), klLoss: totals.kl / Double(totals.steps),
             imagesPerSecond: Double(imagesThisSession) / max(seconds, 1e-9), seconds: seconds,
             allReduceMillisecondsPerStep: allReduceTime.seconds * 1000 / Double(max(totals.steps, 1)),
@@ -221,7 +221,7 @@ public final class Trainer {
                     }
                     let sums = model.trainingStep(parameters: parameters.baseAddress!, gradients: b.gradients, inputs: b.inputs,
                                                   targets: b.targets, eps: b.eps, batch: end - start, lossScale: scale,
-                                                  workspace: b.workspace)
+                                                  klWeight: configuration.klWeight, workspace: b.workspace)
                     // The losses ride along with the gradients, so one exact sum serves both.
                     b.gradients[parameterCount] = Float(sums.reconstruction) * scale
                     b.gradients[parameterCount + 1] = Float(sums.kl) * scale
@@ -307,7 +307,12 @@ public final class Trainer {
         workers[0].testLosses.total(into: &totals)
         guard totals[2] == 0 else { throw AgreedFailure("test losses are not finite after epoch \(state.epoch + 1)") }
         let reconstruction = Double(totals[0]) / Double(count), kl = Double(totals[1]) / Double(count)
-        return TestLosses(loss: reconstruction + kl, reconstructionLoss: reconstruction, klLoss: kl, images: count)
+        return TestLosses(loss: objective(reconstruction, kl), reconstructionLoss: reconstruction, klLoss: kl, images: count)
+    }
+
+    /// The loss being minimised: the seed's `reconstruction + kl` when the KL weight is 1.
+    private func objective(_ reconstruction: Double, _ kl: Double) -> Double {
+        reconstruction + Double(configuration.klWeight) * kl
     }
 
     /// Only rank 0 writes.

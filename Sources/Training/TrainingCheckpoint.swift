@@ -9,17 +9,19 @@ public struct RunIdentity: Sendable, Equatable {
     public var batchSize: Int
     public var microBatchSize: Int
     public var learningRate: Float
+    public var klWeight: Float
     public var seed: UInt64
     public var limit: Int?
     /// `ImageSet.fingerprint` of the training data.
     public var dataset: String
 
-    public init(latentDimension: Int, batchSize: Int, microBatchSize: Int, learningRate: Float, seed: UInt64,
-                limit: Int?, dataset: String) {
+    public init(latentDimension: Int, batchSize: Int, microBatchSize: Int, learningRate: Float, klWeight: Float,
+                seed: UInt64, limit: Int?, dataset: String) {
         self.latentDimension = latentDimension
         self.batchSize = batchSize
         self.microBatchSize = microBatchSize
         self.learningRate = learningRate
+        self.klWeight = klWeight
         self.seed = seed
         self.limit = limit
         self.dataset = dataset
@@ -30,6 +32,7 @@ public struct RunIdentity: Sendable, Equatable {
         batchSize = configuration.batchSize
         microBatchSize = configuration.microBatchSize
         learningRate = configuration.adam.learningRate
+        klWeight = configuration.klWeight
         seed = configuration.seed
         limit = configuration.limit
         self.dataset = dataset
@@ -45,6 +48,7 @@ public struct RunIdentity: Sendable, Equatable {
         compare("batch size", batchSize, requested.batchSize) { "\($0)" }
         compare("micro-batch size", microBatchSize, requested.microBatchSize) { "\($0)" }
         compare("learning rate", learningRate, requested.learningRate) { "\($0)" }
+        compare("KL weight", klWeight, requested.klWeight) { "\($0)" }
         compare("seed", seed, requested.seed) { "\($0)" }
         compare("limit", limit, requested.limit) { $0.map { "\($0)" } ?? "none" }
         compare("training data", dataset, requested.dataset) { "sha256 \($0.prefix(12))…" }
@@ -81,6 +85,7 @@ public enum TrainingCheckpoint {
             "batch_size": "\(identity.batchSize)",
             "micro_batch_size": "\(identity.microBatchSize)",
             "learning_rate": "\(h.learningRate)",
+            "kl_weight": "\(identity.klWeight)",
             "beta_1": "\(h.beta1)",
             "beta_2": "\(h.beta2)",
             "epsilon": "\(h.epsilon)",
@@ -141,6 +146,8 @@ public enum TrainingCheckpoint {
         let identity = RunIdentity(
             latentDimension: try number("latent_dim"), batchSize: try number("batch_size"),
             microBatchSize: try number("micro_batch_size"), learningRate: try number("learning_rate"),
+            // Checkpoints from before the KL weight existed trained with the seed's loss.
+            klWeight: meta["kl_weight"] == nil ? 1 : try number("kl_weight"),
             seed: try number("seed"),
             limit: limitText == "none" ? nil : try number("limit", Int.self),
             dataset: try string("dataset_sha256"))

@@ -44,6 +44,10 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("learning-rate"), help: "Adam's learning rate. (default: 0.001)")
     var learningRate: Float?
 
+    @Option(name: .customLong("kl-weight"),
+            help: "Weight of the KL term in the loss; below 1 gives sharper upscaling and a less regular latent space. (default: 1, the seed's VAE)")
+    var klWeight: Float?
+
     @Option(help: "Seed of everything random: initial weights, shuffles, sampling noise. (default: 1)")
     var seed: UInt64?
 
@@ -70,7 +74,7 @@ struct Train: ParsableCommand {
     var resume = false
 
     @Flag(name: .customLong("allow-config-change"),
-          help: "With --resume, accept a different batch size, learning rate, seed, limit or data set.")
+          help: "With --resume, accept a different batch size, learning rate, KL weight, seed, limit or data set.")
     var allowConfigChange = false
 
     func validate() throws {
@@ -148,6 +152,7 @@ struct Train: ParsableCommand {
             ("latent dimension", "\(c.latentDimension)"),
             ("batch size", "\(c.batchSize) (micro-batches of \(c.microBatchSize))"),
             ("learning rate", "\(c.adam.learningRate)"),
+            ("KL weight", c.klWeight == 1 ? "1 (the seed's loss)" : "\(c.klWeight)"),
             ("seed", "\(c.seed)"),
             ("ranks", "\(worldSize)"),
         ]
@@ -177,6 +182,7 @@ struct Train: ParsableCommand {
             configuration.batchSize = identity.batchSize
             configuration.microBatchSize = identity.microBatchSize
             configuration.adam.learningRate = identity.learningRate
+            configuration.klWeight = identity.klWeight
             configuration.seed = identity.seed
             configuration.limit = identity.limit
             configuration.testImages = contents.testImages
@@ -211,6 +217,7 @@ struct Train: ParsableCommand {
         if let microBatchSize { c.microBatchSize = microBatchSize }
         if let latentDim { c.latentDimension = latentDim }
         if let learningRate { c.adam.learningRate = learningRate }
+        if let klWeight { c.klWeight = klWeight }
         if let seed { c.seed = seed }
         if let limit { c.limit = limit }
         c.checkpointEvery = checkpointEvery

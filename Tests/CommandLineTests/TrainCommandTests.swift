@@ -18,6 +18,7 @@ struct TrainCommandTests {
         (["--micro-batch-size", "0"], "--micro-batch-size"),
         (["--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
         (["--seed=-1"], "--seed"),
+        (["--kl-weight=-0.5"], "--kl-weight must be between 0 and 1000"),
         (["--test-images=-1"], "--test-images must be at least 0"),
         (["--no-such-flag"], "--no-such-flag"),
         (["--data", "/nonexistent/folder"], "/nonexistent/folder"),
@@ -70,6 +71,8 @@ struct TrainCommandTests {
                       "batch size 64", "--allow-config-change")
         expectRefusal(try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2", "--seed", "7"]),
                       "seed 1", "--allow-config-change")
+        expectRefusal(try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2", "--kl-weight", "0.5"]),
+                      "KL weight 1.0", "--allow-config-change")
         expectRefusal(try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2", "--latent-dim", "3",
                                           "--allow-config-change"]), "latent dimension 2")
         #expect(try Data(contentsOf: checkpoint) == before, "refusals leave the run untouched")

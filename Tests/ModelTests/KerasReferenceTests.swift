@@ -44,7 +44,7 @@ struct KerasReferenceTests {
         var gradients = [Float](repeating: .nan, count: model.layout.count)
 
         let sums = model.trainingStep(parameters: p, gradients: &gradients, inputs: inputs, targets: targets, eps: eps,
-                                      batch: batch, lossScale: 1 / Float(batch), workspace: workspace)
+                                      batch: batch, lossScale: 1 / Float(batch), klWeight: 1, workspace: workspace)
 
         for (name, pointer) in [("ref.z_mean", workspace.mean), ("ref.z_log_var", workspace.logVar), ("ref.z", workspace.z)] {
             let mine = Array(UnsafeBufferPointer(start: pointer, count: batch * 2))
@@ -79,6 +79,33 @@ struct KerasReferenceTests {
         for spec in model.layout.specs {
             let error = relativeError(updated[spec.range], Array(after[spec.range]))
             #expect(error < 1e-4, "\(spec.name) after one step from our gradients: relative error \(error)")
+        }
+    }
+
+    /// The KL weight reaches the encoder's gradients only (the KL term is a function of the
+    /// encoder's outputs), and linearly: the gradient at 1/2 is the mean of those at 0 and 1.
+    @Test func klWeightScalesOnlyTheKLTermsGradient() throws {
+        let p = try parameters()
+        let inputs = try reference.values(of: "ref.input_8x8"), targets = try reference.values(of: "ref.target_28x28")
+        let eps = try reference.values(of: "ref.epsilon")
+        func gradient(klWeight: Float) -> [Float] {
+            var gradients = [Float](repeating: .nan, count: model.layout.count)
+            _ = model.trainingStep(parameters: p, gradients: &gradients, inputs: inputs, targets: targets, eps: eps,
+                                   batch: batch, lossScale: 1 / Float(batch), klWeight: klWeight,
+                                   workspace: Workspace(capacity: batch, latentDimension: 2))
+            return gradients
+        }
+        let none = gradient(klWeight: 0), half = gradient(klWeight: 0.5), full = gradient(klWeight: 1)
+        for spec in model.layout.specs {
+            let (a, b, c) = (none[spec.range], half[spec.range], full[spec.range])
+            if spec.name.hasPrefix("decoder.") {
+                #expect(a == c && b == c, "\(spec.name) must not depend on the KL weight")
+            } else {
+                #expect(a != c, "\(spec.name) must depend on the KL weight")
+                let mean = zip(a, c).map { ($0 + $1) / 2 }
+                let error = relativeError(b, mean)
+                #expect(error < 1e-5, "\(spec.name): gradient at 1/2 is off the mean of 0 and 1 by \(error)")
+            }
         }
     }
 
