@@ -1,13 +1,14 @@
 import Foundation
 import Synchronization
 
-/// SIGTERM, SIGINT and SIGUSR1 ask a training run to stop: schedulers send SIGTERM before they
-/// preempt, a terminal sends SIGINT, and `mpirun` forwards SIGUSR1 to every rank (it kills ranks
-/// soon after forwarding SIGTERM or SIGINT, so `launch/train` turns those into SIGUSR1). The
+/// SIGTERM, SIGINT, SIGHUP and SIGUSR1 ask a training run to stop: schedulers send SIGTERM
+/// before they preempt, a terminal sends SIGINT (and SIGHUP when it closes), and `mpirun`
+/// forwards SIGUSR1 to every rank (it kills ranks soon after forwarding SIGTERM or SIGINT, so
+/// `launch/train` turns those into SIGUSR1). The
 /// first signal only raises a flag that the trainer reads between steps; a second one ends the
 /// process at once, which is safe because checkpoints are replaced atomically.
 enum StopSignals {
-    static let signals = [SIGTERM, SIGINT, SIGUSR1]
+    static let signals = [SIGTERM, SIGINT, SIGHUP, SIGUSR1]
     private static let received = Atomic<Int>(0)
 
     static func install() {

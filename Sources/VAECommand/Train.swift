@@ -15,7 +15,7 @@ struct Train: ParsableCommand {
         Checkpoints are written to RUN/checkpoints at the end of every epoch (and every \
         --checkpoint-every steps), metrics to RUN/metrics.jsonl. With --resume the run continues \
         from its newest valid checkpoint and ends exactly as if it had never stopped; settings not \
-        given are taken from the checkpoint. SIGTERM, SIGINT or SIGUSR1 stop every rank after the \
+        given are taken from the checkpoint. SIGTERM, SIGINT, SIGHUP or SIGUSR1 stop every rank after the \
         same step; rank 0 saves a checkpoint and the exit status is 75 (interrupted, resumable). \
         A second signal exits at once.
         """)

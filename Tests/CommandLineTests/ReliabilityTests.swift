@@ -51,12 +51,15 @@ struct ReliabilityTests {
         try CheckpointStore(directory: run.appendingPathComponent("checkpoints")).steps().last
     }
 
-    @Test func sigtermStopsAfterAStepWithACheckpointAndResumingGivesTheSameRun() throws {
+    /// SIGTERM as a scheduler sends it, SIGHUP as a closing terminal does (SIGINT is in the next
+    /// test, SIGUSR1 in `launchTrainStopsEveryRankOnSigterm`).
+    @Test(arguments: [SIGTERM, SIGHUP])
+    func aSignalStopsAfterAStepWithACheckpointAndResumingGivesTheSameRun(signal: Int32) throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let job = try VAEProcess.start(VAEProcess.executable, ["train", "--run-dir", folder.path] + Self.job)
         try Self.waitFor(folder.appendingPathComponent("checkpoints/step-000000004.safetensors"))
-        job.signal(SIGTERM)
+        job.signal(signal)
         let stopped = try job.wait()
         #expect(stopped.status == 75, "exit \(stopped.status): \(stopped.stderr)")
         #expect(stopped.stderrLines.count == 1 && stopped.stderr.contains("interrupted: stopped after step")

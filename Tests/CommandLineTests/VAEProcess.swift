@@ -89,7 +89,7 @@ struct VAEProcess {
         // the tests send; the child gets them unblocked, as from a shell.
         var unblock = sigset_t(), previous = sigset_t()
         sigemptyset(&unblock)
-        for signal in [SIGTERM, SIGINT, SIGUSR1] { sigaddset(&unblock, signal) }
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&unblock, signal) }
         pthread_sigmask(SIG_UNBLOCK, &unblock, &previous)
         defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
