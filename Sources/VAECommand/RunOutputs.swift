@@ -79,7 +79,7 @@ struct RunOutputs {
         try plot.write(to: url("latent.svg"))
         return weights.model.latentDimension == 2
             ? "The \(test.count) test digits' encodings (z_mean)."
-            : "The first two of \(weights.model.latentDimension) latent dimensions of the \(test.count) test digits' encodings."
+            : "The \(test.count) test digits' encodings (z_mean) along the two of their \(weights.model.latentDimension) latent dimensions that vary most."
     }
 
     /// For a 2-D latent: decodings of a grid over the latent plane.
@@ -140,7 +140,7 @@ struct RunOutputs {
         <figcaption>Morphing training image \(Self.morphFrom) into image \(Self.morphTo) (a 3 into a 2, as in the write-up): \(Self.morphSteps) decodings along the line between their encodings.</figcaption></figure>
         <figure><img src="latent.svg" alt="latent space"><figcaption>\(escape(latentNote))</figcaption></figure>
         \(manifold ? "<figure><img src=\"manifold.png\" alt=\"decoded latent plane\"><figcaption>Decodings of a \(LatentPicture.manifoldSide)x\(LatentPicture.manifoldSide) grid over the latent plane, z from \(-LatentPicture.manifoldExtent) to \(LatentPicture.manifoldExtent) on each axis (z[0] left to right, z[1] bottom to top).</figcaption></figure>" : "")
-        \(curves ? "<figure><img src=\"losses.svg\" alt=\"loss curves\"><figcaption>Training loss (mean of the epoch's batches) and test loss, per epoch.</figcaption></figure>" : "")
+        \(curves ? "<figure><img src=\"losses.svg\" alt=\"loss curves\"><figcaption>Training loss (mean of the epoch's batches) and test loss, per epoch; with a KL weight other than 1 the KL term is weighted as in training.</figcaption></figure>" : "")
         </body></html>
         """
         let page = url("report.html")
@@ -161,11 +161,25 @@ enum LatentPicture {
         }
         let latent = weights.model.latentDimension
         let means = Inference.encode(weights, inputs: inputs, count: count)
+        let (a, b) = mostSpreadDimensions(means, latent: latent, count: count)
         let points = (0..<count).map { i in
-            ScatterPlot.Point(x: means[i * latent], y: latent > 1 ? means[i * latent + 1] : 0, classIndex: Int(images.labels[i]))
+            ScatterPlot.Point(x: means[i * latent + a], y: b.map { means[i * latent + $0] } ?? 0, classIndex: Int(images.labels[i]))
         }
         return ScatterPlot(title: "Latent space: \(count) \(images.split.rawValue) digits",
-                           xLabel: "z[0]", yLabel: latent > 1 ? "z[1]" : "(latent is 1-D)", points: points)
+                           xLabel: "z[\(a)]", yLabel: b.map { "z[\($0)]" } ?? "(latent is 1-D)", points: points)
+    }
+
+    /// The two dimensions whose encodings vary most, in index order (for a 2-D latent, both):
+    /// a wider latent leaves most dimensions near 0, and plotting those would show nothing.
+    static func mostSpreadDimensions(_ means: [Float], latent: Int, count: Int) -> (Int, Int?) {
+        guard latent > 1 else { return (0, nil) }
+        let variances = (0..<latent).map { j -> Double in
+            let values = (0..<count).map { Double(means[$0 * latent + j]) }
+            let mean = values.reduce(0, +) / Double(max(count, 1))
+            return values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+        }
+        let top = variances.indices.sorted { variances[$0] > variances[$1] }.prefix(2).sorted()
+        return (top[0], top[1])
     }
 
     /// Row by row from the top: z[1] falls from +extent to -extent; z[0] rises left to right.
