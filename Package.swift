@@ -45,14 +45,15 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "Checkpoint"], resources: [.copy("Fixtures")]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "Checkpoint", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Dataset"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Dataset", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
-        .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset"]),
     ]
 )

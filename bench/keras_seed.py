@@ -11,7 +11,6 @@ last epoch), loss (of each epoch), peak_rss_mib, import_rss_mib (after importing
 any data), processes, threads, kernels.
 """
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -23,19 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 import numpy as np
 
-
-def read_idx_images(path, count):
-    """The first `count` images of a gzip (or raw) IDX3 file, as uint8 [count, rows, cols]."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    magic, total, rows, cols = np.frombuffer(data[:16], dtype=">u4")
-    if magic != 0x803:
-        sys.exit(f"{path}: not an IDX file of uint8 images (magic {magic:#x})")
-    if count > total:
-        sys.exit(f"{path}: asked for {count} images, the file has {total}")
-    pixels = np.frombuffer(data, dtype=np.uint8, count=count * rows * cols, offset=16)
-    return pixels.reshape(count, rows, cols)
+from mnist_idx import read_idx_images
 
 
 def main():

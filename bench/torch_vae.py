@@ -27,7 +27,6 @@ peak_rss_mib_per_process, import_rss_mib (rank 0 after importing PyTorch, before
 processes, threads, kernels.
 """
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -39,26 +38,14 @@ import time
 import warnings
 
 import numpy as np
+
+from mnist_idx import read_idx_images
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 LATENT_DIM = 2
 BATCH_SIZE = 128
-
-
-def read_idx_images(path, count):
-    """The first `count` images of a gzip (or raw) IDX3 file, as uint8 [count, rows, cols]."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    magic, total, rows, cols = np.frombuffer(data[:16], dtype=">u4")
-    if magic != 0x803:
-        sys.exit(f"{path}: not an IDX file of uint8 images (magic {magic:#x})")
-    if count > total:
-        sys.exit(f"{path}: asked for {count} images, the file has {total}")
-    pixels = np.frombuffer(data, dtype=np.uint8, count=count * rows * cols, offset=16)
-    return pixels.reshape(count, rows, cols)
 
 
 def load_data(directory, count):

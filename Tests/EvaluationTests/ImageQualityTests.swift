@@ -2,6 +2,7 @@ import Dataset
 import Evaluation
 import Foundation
 import Testing
+import TestSupport
 
 /// skimage's PSNR and SSIM (data_range 1, default SSIM settings) written independently with numpy:
 /// the whole filtered maps, borders included, then skimage's crop. `scipy.ndimage.uniform_filter`

@@ -2,6 +2,7 @@ import Dataset
 import Evaluation
 import Foundation
 import Testing
+import TestSupport
 
 /// Mean PSNR and SSIM over the 28x28 image pairs, image by image with `ImageQuality`.
 private func meanOfPerImageFigures(_ images: [Float], _ targets: [Float]) -> QualityReport {

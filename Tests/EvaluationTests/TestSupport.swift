@@ -83,15 +83,3 @@ func upscaled(_ inputs: [Float], bicubic: Bool) -> [Float] {
     return bicubic ? out.map { min(max($0, 0), 1) } : out
 }
 
-/// A small seeded generator, so that random cases are the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}

@@ -3,6 +3,7 @@ import Dataset
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 /// Every reader of outside bytes takes random and mutated files for a bounded time: each must
 /// return a value or throw its error, never crash, hang or allocate without bound. Mutations
@@ -14,16 +15,6 @@ struct ReaderFuzzTests {
     static let maxInputs = 4000
     static let maxSeconds = 4.0
 
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// One random change of the kinds that break parsers: flipped bits, boundary bytes, a cut,
     /// inserted or repeated bytes, a rewritten 32-bit field; or, now and then, pure noise.

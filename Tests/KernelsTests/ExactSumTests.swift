@@ -1,22 +1,13 @@
 import Kernels
 import Testing
+import TestSupport
 
 /// The exact sum is what makes results independent of how a batch is split: the same terms in
 /// any order and grouping give the same bits, and the total is the correctly rounded sum.
 struct ExactSumTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// Terms over many binades, signs mixed, as gradients are.
-    static func terms(_ count: Int, width: Int, _ rng: inout SplitMix) -> [[Float]] {
+    static func terms(_ count: Int, width: Int, _ rng: inout SplitMix64) -> [[Float]] {
         (0..<count).map { _ in
             (0..<width).map { _ in
                 Float(sign: Bool.random(using: &rng) ? .minus : .plus,
@@ -33,7 +24,7 @@ struct ExactSumTests {
     }
 
     @Test func orderAndGroupingDoNotMatter() {
-        var rng = SplitMix(state: 11)
+        var rng = SplitMix64(state: 11)
         let width = 257
         let terms = Self.terms(24, width: width, &rng)
         var inOrder = ExactSum(count: width)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Times MPI_Allreduce of the gradient buffer between two "machines": two network namespaces
+# joined by a veth pair, one rank in each, Open MPI over TCP (an rsh agent enters the other
+# namespace), with the link limited by a token-bucket filter (tc tbf) to each given rate.
+# Needs root and iproute2. Prints one line per rate:
+#   rate RATE float32_ms X int64_limbs_ms Y
+# Usage: bench/two_hosts.sh ALLREDUCE_BINARY PARAMETERS ITERATIONS RATE...   (RATE: e.g. 1gbit, or "none")
+set -euo pipefail
+binary=$1 parameters=$2 iterations=$3
+shift 3
+id=$$
+a=vaeb${id}a b=vaeb${id}b subnet=10.99.$((id % 250))
+work=$(mktemp -d)
+cleanup() { ip netns del "$a" 2>/dev/null || true; ip netns del "$b" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+ip netns add "$a"
+ip netns add "$b"
+ip link add "v${id}a" type veth peer name "v${id}b"
+ip link set "v${id}a" netns "$a"
+ip link set "v${id}b" netns "$b"
+ip -n "$a" addr add "$subnet.1/24" dev "v${id}a"
+ip -n "$b" addr add "$subnet.2/24" dev "v${id}b"
+for ns in "$a" "$b"; do
+    ip -n "$ns" link set lo up
+done
+ip -n "$a" link set "v${id}a" up
+ip -n "$b" link set "v${id}b" up
+
+cat >"$work/agent" <<AGENT
+#!/bin/sh
+while [ "\${1#-}" != "\$1" ]; do shift; done
+host=\$1; shift
+case "\$host" in
+  $subnet.1) ns=$a ;;
+  $subnet.2) ns=$b ;;
+  *) echo "agent: unknown host \$host" >&2; exit 255 ;;
+esac
+exec ip netns exec "\$ns" unshare --uts sh -c "hostname host-\$ns; \$*"
+AGENT
+chmod +x "$work/agent"
+
+for rate in "$@"; do
+    for pair in "$a v${id}a" "$b v${id}b"; do
+        read -r ns dev <<<"$pair"
+        if [[ $rate == none ]]; then
+            ip netns exec "$ns" tc qdisc del dev "$dev" root 2>/dev/null || true
+        else
+            ip netns exec "$ns" tc qdisc replace dev "$dev" root tbf rate "$rate" burst 256kb latency 500ms
+        fi
+    done
+    result=$(ip netns exec "$a" mpirun --allow-run-as-root --host "$subnet.1,$subnet.2" -n 2 \
+        --mca plm_rsh_agent "$work/agent" --mca btl tcp,self \
+        --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24" \
+        "$binary" "$parameters" "$iterations")
+    echo "rate $rate float32_ms $(awk '{print $6}' <<<"$result") int64_limbs_ms $(awk '{print $8}' <<<"$result")"
+done
