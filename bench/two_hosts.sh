@@ -49,7 +49,7 @@ for rate in "$@"; do
         fi
     done
     result=$(ip netns exec "$a" mpirun --allow-run-as-root --host "$subnet.1,$subnet.2" -n 2 \
-        --mca plm_rsh_agent "$work/agent" --mca btl tcp,self \
+        --mca plm_rsh_agent "$work/agent" --mca btl tcp,self --bind-to none \
         --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24" \
         "$binary" "$parameters" "$iterations")
     echo "rate $rate float32_ms $(awk '{print $6}' <<<"$result") int64_limbs_ms $(awk '{print $8}' <<<"$result")"

@@ -83,7 +83,8 @@ struct TwoHostTests {
         let result = try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), [
             "ip", "netns", "exec", hosts.names[0], "mpirun", "--allow-run-as-root",
             "--host", hosts.addresses.joined(separator: ","), "-n", "2",
-            "--mca", "plm_rsh_agent", hosts.agent.path,
+            // Each "host" would bind its rank to its first core: the same core here.
+            "--mca", "plm_rsh_agent", hosts.agent.path, "--bind-to", "none",
             // TCP only, and only over the link between the two namespaces.
             "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet,
             "-x", "OPENBLAS_NUM_THREADS=1", "-x", "OMPI_ALLOW_RUN_AS_ROOT", "-x", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM",
