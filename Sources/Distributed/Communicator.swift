@@ -39,6 +39,8 @@ public struct AgreedFailure: Error, CustomStringConvertible, Sendable {
 /// A step that failed on some ranks, known to all: `local` is this rank's own error, if any.
 public struct CollectiveFailure: Error, CustomStringConvertible {
     public let local: Error?
+    /// Every rank failed with the same message (bad flags, say): one of them is enough to say it.
+    public let sameOnEveryRank: Bool
     public var description: String { local.map { String(describing: $0) } ?? "failed on another rank" }
 }
 
@@ -49,16 +51,14 @@ extension Communicator {
     public func collectively<T>(_ body: () throws -> T) throws -> T {
         guard size > 1 else { return try body() }
         let outcome = Result { try body() }
-        var failed: [Int64] = [outcome.isFailure ? 1 : 0]
-        try failed.withUnsafeMutableBufferPointer { try allReduceMax($0) }
-        if case .failure(let error) = outcome { throw CollectiveFailure(local: error) }
-        if failed[0] != 0 { throw CollectiveFailure(local: nil) }
-        return try outcome.get()
+        let local: Error? = if case .failure(let error) = outcome { error } else { nil }
+        var failed: [Int64] = [local == nil ? 0 : 1]
+        try failed.withUnsafeMutableBufferPointer { try allReduceSum($0) }
+        guard failed[0] != 0 else { return try outcome.get() }
+        let message = local.map { String(describing: $0) } ?? ""
+        let same = try allAgree(on: stableChecksum(message.utf8)) && failed[0] == size
+        throw CollectiveFailure(local: local, sameOnEveryRank: same)
     }
-}
-
-private extension Result {
-    var isFailure: Bool { if case .failure = self { true } else { false } }
 }
 
 /// A communication failure, with MPI's own message.

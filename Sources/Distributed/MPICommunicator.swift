@@ -12,6 +12,11 @@ public final class MPICommunicator: Communicator {
         ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"].contains { environment[$0] != nil }
     }
 
+    /// This process's rank as its launcher announced it, before MPI starts (nil without one).
+    public static func launcherRank(_ environment: [String: String]) -> Int? {
+        ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"].lazy.compactMap { environment[$0].flatMap { Int($0) } }.first
+    }
+
     public init() throws {
         try Self.check(vae_mpi_init(), "MPI_Init")
         var rank: Int32 = 0, size: Int32 = 0

@@ -19,8 +19,10 @@ enum Job {
                 communicator.finalize()
                 exit(1)
             case let failure as CollectiveFailure:
-                // Every rank knows; those that failed say why.
-                if let local = failure.local {
+                // Every rank knows; those that failed say why (rank 0 alone if all say the same).
+                if failure.sameOnEveryRank {
+                    if communicator.isRoot, let local = failure.local { Console.note(String(describing: local)) }
+                } else if let local = failure.local {
                     Console.note((communicator.isRoot ? "" : "rank \(communicator.rank): ") + String(describing: local))
                 }
                 communicator.finalize()

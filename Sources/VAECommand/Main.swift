@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 
 @main
@@ -25,6 +26,10 @@ struct VAECommandLine: ParsableCommand {
             // A status that was already explained (an interrupted run).
             Foundation.exit(status.rawValue)
         } catch where isArgumentError(error) {
+            // Every rank parsed the same flags: one of them says what is wrong.
+            if let rank = MPICommunicator.launcherRank(ProcessInfo.processInfo.environment), rank != 0 {
+                Foundation.exit(exitCode(for: error).rawValue)
+            }
             Console.fail(message(for: error).split(separator: "\n").joined(separator: "; ") + " (see 'vae --help')",
                          code: exitCode(for: error).rawValue)
         } catch {

@@ -98,4 +98,11 @@ struct DistributedTests {
         #expect(result.stderr.components(separatedBy: "different configurations").count == 2, "reported once: \(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: run.path), "nothing written")
     }
+
+    @Test func aBadFlagIsReportedOnceNotByEveryRank() throws {
+        let result = try VAEProcess.mpirun([(3, ["train", "--epochs", "0"])])
+        #expect(result.status != 0)
+        let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
+        #expect(lines.count == 1 && lines[0].contains("--epochs must be at least 1"), "\(result.stderr)")
+    }
 }
