@@ -18,7 +18,11 @@ public struct InferenceWeights: Sendable {
 
     /// Weights from a checkpoint, a run directory or any safetensors file (see `CheckpointLocation`).
     public init(_ url: URL, warn: (String) -> Void) throws {
-        let file = try CheckpointLocation.read(url, warn: warn)
+        try self.init(try CheckpointLocation.read(url, warn: warn))
+    }
+
+    /// Weights from a file already read.
+    public init(_ file: SafeTensorsFile) throws {
         guard let meanShape = file.shape(of: "encoder.z_mean.kernel") else {
             throw CheckpointError(file.url, "holds no tensor encoder.z_mean.kernel: not weights of this model")
         }

@@ -82,7 +82,6 @@ public final class Trainer {
     public private(set) var state: TrainingState
     let data: ImageSet
     let testData: ImageSet?
-    let identity: RunIdentity
     let store: CheckpointStore
     let metrics: MetricsLog
     let communicator: Communicator
@@ -108,7 +107,6 @@ public final class Trainer {
         self.data = data
         self.state = state
         model = VAE(latentDimension: configuration.latentDimension)
-        identity = RunIdentity(configuration, dataset: data.fingerprint)
         store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
         metrics = MetricsLog(url: runDirectory.appendingPathComponent("metrics.jsonl"))
         self.observer = communicator.isRoot ? observer : nil
@@ -320,9 +318,8 @@ public final class Trainer {
         lastSavedStep = state.step
         guard communicator.isRoot else { return }
         let step = state.step
-        let url = try TrainingCheckpoint.save(state, identity: identity, epochsPlanned: configuration.epochs,
-                                              testImages: configuration.testImages, worldSize: communicator.size,
-                                              to: store, keepLast: configuration.keepCheckpoints,
+        let url = try TrainingCheckpoint.save(state, configuration: configuration, dataset: data.fingerprint,
+                                              worldSize: communicator.size, to: store,
                                               beforeRename: { faults.crashIfSaving(step: step) })
         observer?.checkpointSaved(url)
     }

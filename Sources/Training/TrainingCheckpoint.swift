@@ -64,9 +64,10 @@ public enum TrainingCheckpoint {
 
     /// Refuses to write a state holding a value that is not finite: a checkpoint is always one
     /// training can continue from.
-    public static func save(_ state: TrainingState, identity: RunIdentity, epochsPlanned: Int, testImages: Int,
-                            worldSize: Int, to store: CheckpointStore, keepLast: Int,
-                            beforeRename: () -> Void = {}) throws -> URL {
+    /// Saves `state` with the settings of `configuration` (the data's fingerprint is `dataset`).
+    public static func save(_ state: TrainingState, configuration c: TrainingConfiguration, dataset: String,
+                            worldSize: Int, to store: CheckpointStore, beforeRename: () -> Void = {}) throws -> URL {
+        let identity = RunIdentity(c, dataset: dataset)
         for (what, values) in [("parameters", state.parameters), ("Adam's first moments", state.adam.m),
                                ("Adam's second moments", state.adam.v)] where !values.allSatisfy(\.isFinite) {
             throw TrainingError("not saving step \(state.step): its \(what) hold a value that is not finite")
@@ -79,8 +80,10 @@ public enum TrainingCheckpoint {
             "step": "\(state.step)",
             "epoch": "\(state.epoch)",
             "step_in_epoch": "\(state.stepInEpoch)",
-            "epochs_planned": "\(epochsPlanned)",
-            "test_images": "\(testImages)",
+            "epochs_planned": "\(c.epochs)",
+            "test_images": "\(c.testImages)",
+            "checkpoint_every": c.checkpointEvery.map { "\($0)" } ?? "none",
+            "keep_checkpoints": "\(c.keepCheckpoints)",
             "latent_dim": "\(identity.latentDimension)",
             "batch_size": "\(identity.batchSize)",
             "micro_batch_size": "\(identity.microBatchSize)",
@@ -106,7 +109,7 @@ public enum TrainingCheckpoint {
                             tensors.append((prefix + spec.name, spec.shape, UnsafeBufferPointer(rebasing: buffer[spec.range])))
                         }
                     }
-                    return try store.save(step: state.step, tensors: tensors, metadata: metadata, keepLast: keepLast,
+                    return try store.save(step: state.step, tensors: tensors, metadata: metadata, keepLast: c.keepCheckpoints,
                                           beforeRename: beforeRename)
                 }
             }
@@ -121,6 +124,8 @@ public enum TrainingCheckpoint {
         /// The run's per-epoch test scoring.
         public let testImages: Int
         public let epochsPlanned: Int
+        /// How the run saved checkpoints (nil in checkpoints older than these keys).
+        public let checkpointEvery: Int?, keepCheckpoints: Int?
     }
 
     /// Reads a training checkpoint back; refuses files that are not whole training checkpoints.
@@ -180,6 +185,9 @@ public enum TrainingCheckpoint {
         guard state.step >= 0, state.epoch >= 0, state.stepInEpoch >= 0 else { throw fail("metadata has a negative position") }
         let epochsPlanned: Int = try number("epochs_planned")
         guard epochsPlanned >= 1 else { throw fail("metadata epochs_planned \(epochsPlanned) is not positive") }
-        return Contents(state: state, identity: identity, testImages: try number("test_images"), epochsPlanned: epochsPlanned)
+        let every = meta["checkpoint_every"]
+        return Contents(state: state, identity: identity, testImages: try number("test_images"), epochsPlanned: epochsPlanned,
+                        checkpointEvery: every == nil || every == "none" ? nil : try number("checkpoint_every", Int.self),
+                        keepCheckpoints: meta["keep_checkpoints"] == nil ? nil : try number("keep_checkpoints", Int.self))
     }
 }

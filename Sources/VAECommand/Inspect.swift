@@ -20,7 +20,7 @@ struct Inspect: ParsableCommand {
             lines.append("position   step \(m["step"] ?? "?"): \(m["epoch"] ?? "?") epochs done of \(m["epochs_planned"] ?? "?")"
                          + ((m["step_in_epoch"] ?? "0") == "0" ? "" : ", \(m["step_in_epoch"]!) steps into the next"))
             lines.append("settings   latent \(m["latent_dim"] ?? "?"), batch \(m["batch_size"] ?? "?"), micro-batch \(m["micro_batch_size"] ?? "?"), "
-                         + "learning rate \(m["learning_rate"] ?? "?"), seed \(m["seed"] ?? "?"), limit \(m["limit"] ?? "?")")
+                         + "learning rate \(m["learning_rate"] ?? "?"), KL weight \(m["kl_weight"] ?? "1"), seed \(m["seed"] ?? "?"), limit \(m["limit"] ?? "?")")
             lines.append("data       sha256 \(m["dataset_sha256"] ?? "?")")
         }
         let total = file.names.reduce(0) { $0 + (file.shape(of: $1)?.reduce(1, *) ?? 0) }

@@ -11,7 +11,7 @@ struct VAECommandLine: ParsableCommand {
         Runs as one process, or as one rank per core under mpirun. Runs live in a run \
         directory holding checkpoints/, metrics.jsonl and the outputs.
         """,
-        subcommands: [Train.self, Upscale.self, Morph.self, Latent.self, Eval.self, Inspect.self])
+        subcommands: [Train.self, Upscale.self, Morph.self, Latent.self, Eval.self, Report.self, Inspect.self])
 
     /// Bad input gets one line on stderr and a non-zero exit, never a trace.
     static func main() {

@@ -7,8 +7,24 @@ import Training
 
 /// The pictures and the page rank 0 leaves in `RUN/outputs/`: what a run is worth looking at.
 struct RunOutputs {
-    let runDirectory: URL
-    var directory: URL { runDirectory.appendingPathComponent("outputs") }
+    /// Where the pictures and the page go.
+    let directory: URL
+    /// The run's metrics.jsonl, for the loss curves, and the last epoch to draw from it.
+    let metrics: URL?
+    let lastEpoch: Int?
+
+    /// A run's own outputs: `RUN/outputs`, with all of its metrics.
+    init(runDirectory: URL) {
+        directory = runDirectory.appendingPathComponent("outputs")
+        metrics = runDirectory.appendingPathComponent("metrics.jsonl")
+        lastEpoch = nil
+    }
+
+    init(directory: URL, metrics: URL?, lastEpoch: Int?) {
+        self.directory = directory
+        self.metrics = metrics
+        self.lastEpoch = lastEpoch
+    }
 
     /// Test digits shown on the upscale sheet, and the write-up's morph (a 3 into a 2).
     static let sheetDigits = 10
@@ -89,10 +105,11 @@ struct RunOutputs {
         return true
     }
 
-    /// Train and test loss per epoch, from metrics.jsonl (all of the run's epochs).
+    /// Train and test loss per epoch, from metrics.jsonl (up to `lastEpoch` if given).
     private func lossCurves() throws -> Bool {
-        let lines = (try? String(contentsOf: runDirectory.appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? ""
+        let lines = metrics.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? ""
         let metrics = lines.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochMetrics.self, from: Data($0.utf8)) }
+            .filter { $0.epoch <= lastEpoch ?? .max }
         guard !metrics.isEmpty else { return false }
         var series = [LinePlot.Series(name: "train", x: metrics.map { Double($0.epoch) }, y: metrics.map(\.loss))]
         let tested = metrics.filter { $0.test != nil }

@@ -54,11 +54,11 @@ struct Train: ParsableCommand {
     @Option(help: "Train on the first N training images only.")
     var limit: Int?
 
-    @Option(name: .customLong("checkpoint-every"), help: "Also checkpoint every N steps.")
+    @Option(name: .customLong("checkpoint-every"), help: "Also checkpoint every N steps. (default: only at epoch ends, or a resumed run's own)")
     var checkpointEvery: Int?
 
-    @Option(name: .customLong("keep-checkpoints"), help: "How many checkpoints to keep.")
-    var keepCheckpoints = 3
+    @Option(name: .customLong("keep-checkpoints"), help: "How many checkpoints to keep. (default: 3, or a resumed run's own)")
+    var keepCheckpoints: Int?
 
     @Option(name: .customLong("test-images"),
             help: "Score the first N test images at every epoch's end (0: none). (default: 10000)")
@@ -186,6 +186,8 @@ struct Train: ParsableCommand {
             configuration.seed = identity.seed
             configuration.limit = identity.limit
             configuration.testImages = contents.testImages
+            configuration.checkpointEvery = contents.checkpointEvery
+            configuration.keepCheckpoints = contents.keepCheckpoints ?? configuration.keepCheckpoints
             apply(to: &configuration)
             try configuration.validate()
             let requested = RunIdentity(configuration, dataset: train.fingerprint)
@@ -220,8 +222,8 @@ struct Train: ParsableCommand {
         if let klWeight { c.klWeight = klWeight }
         if let seed { c.seed = seed }
         if let limit { c.limit = limit }
-        c.checkpointEvery = checkpointEvery
-        c.keepCheckpoints = keepCheckpoints
+        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        if let keepCheckpoints { c.keepCheckpoints = keepCheckpoints }
         if let testImages { c.testImages = testImages }
     }
 }

@@ -104,4 +104,25 @@ struct EvalAndOutputsTests {
             #expect(page.contains(name), "report.html lacks \(name)")
         }
     }
+
+    /// `vae report` on the first epoch's checkpoint: the same pictures, the curves only up to
+    /// that epoch, and that checkpoint's model (its sheet differs from the final one's).
+    @Test func reportOfAnEarlierCheckpoint() throws {
+        let out = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let first = Self.run.appendingPathComponent("checkpoints/step-000000008.safetensors")
+        let result = try VAEProcess.run(["report", "--checkpoint", first.path, "--out", out.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        for name in ["upscale.png", "morph.gif", "morph-strip.png", "latent.svg", "manifold.png", "losses.svg", "report.html"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), "\(name) missing")
+        }
+        let page = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(page.contains("epoch 1 of 2, step 8"), "position of the checkpoint")
+        let curves = try String(contentsOf: out.appendingPathComponent("losses.svg"), encoding: .utf8)
+        let finalCurves = try String(contentsOf: Self.run.appendingPathComponent("outputs/losses.svg"), encoding: .utf8)
+        #expect(curves != finalCurves, "the curves stop at the checkpoint's epoch")
+        #expect(try PNG.read(out.appendingPathComponent("upscale.png")) != PNG.read(Self.run.appendingPathComponent("outputs/upscale.png")))
+        expectRefusal(try VAEProcess.run(["report", "--checkpoint", out.appendingPathComponent("nothing").path, "--out", out.path]),
+                      "nothing")
+    }
 }

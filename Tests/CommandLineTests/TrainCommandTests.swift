@@ -84,12 +84,25 @@ struct TrainCommandTests {
         #expect(finished.status == 0 && finished.stdout.contains("nothing to do"), "\(finished.stdout) \(finished.stderr)")
     }
 
+    /// How a run saves checkpoints is part of the run: a resume without those flags keeps them.
+    @Test func aResumeKeepsTheRunsCheckpointSettings() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run").path
+        let first = try VAEProcess.run(["train", "--run-dir", run, "--epochs", "1", "--checkpoint-every", "2", "--keep-checkpoints", "5"] + Self.small)
+        #expect(first.status == 0, "\(first.stderr)")
+        let resumed = try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let steps = try CheckpointStore(directory: URL(fileURLWithPath: run).appendingPathComponent("checkpoints")).steps()
+        #expect(steps == [2, 4, 6, 8], "every 2 steps, 5 kept: \(steps)")
+    }
+
     @Test func resumedThroughTheCommandLineEqualsAStraightRunByteForByte() throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let straight = folder.appendingPathComponent("straight").path, resumed = folder.appendingPathComponent("resumed").path
 
-        let a = try VAEProcess.run(["train", "--run-dir", straight, "--epochs", "3"] + Self.small)
+        let a = try VAEProcess.run(["train", "--run-dir", straight, "--epochs", "3", "--checkpoint-every", "3"] + Self.small)
         #expect(a.status == 0, "\(a.stderr)")
         let b1 = try VAEProcess.run(["train", "--run-dir", resumed, "--epochs", "1", "--checkpoint-every", "3"] + Self.small)
         #expect(b1.status == 0, "\(b1.stderr)")

@@ -2,23 +2,14 @@ import Foundation
 import Kernels
 import Model
 import Testing
+import TestSupport
 
 /// Every layer's backward against central finite differences of its forward, on random
 /// shapes and values. The loss is a random projection `L = sum(y * r)`, so `dL/dy = r`.
 /// The generator is seeded, so a failure reproduces.
 struct FiniteDifferenceTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
-    static func random(_ count: Int, _ rng: inout SplitMix, scale: Float = 1) -> [Float] {
+    static func random(_ count: Int, _ rng: inout SplitMix64, scale: Float = 1) -> [Float] {
         (0..<count).map { _ in Float.random(in: -scale...scale, using: &rng) }
     }
 
@@ -45,7 +36,7 @@ struct FiniteDifferenceTests {
 
     @Test(arguments: [(3, 7, 5, false), (2, 16, 3, true), (5, 2, 9, true)])
     func dense(batch: Int, inputs: Int, outputs: Int, relu: Bool) {
-        var rng = SplitMix(state: UInt64(batch * 100 + inputs))
+        var rng = SplitMix64(state: UInt64(batch * 100 + inputs))
         var x = Self.random(batch * inputs, &rng), w = Self.random(inputs * outputs, &rng)
         var b = Self.random(outputs, &rng)
         let r = Self.random(batch * outputs, &rng)
@@ -76,7 +67,7 @@ struct FiniteDifferenceTests {
     @Test(arguments: 0..<geometries.count)
     func convolution(case index: Int) {
         let (g, batch, outputs) = Self.geometries[index]
-        var rng = SplitMix(state: UInt64(7 + index))
+        var rng = SplitMix64(state: UInt64(7 + index))
         var x = Self.random(batch * g.largeCount, &rng), k = Self.random(g.patchWidth * outputs, &rng)
         var b = Self.random(outputs, &rng, scale: 0.3)
         let rows = batch * g.smallPositions
@@ -105,7 +96,7 @@ struct FiniteDifferenceTests {
     func transposedConvolution(case index: Int) {
         let (g, batch, inputs) = Self.geometries[index]
         let relu = index % 2 == 0
-        var rng = SplitMix(state: UInt64(70 + index))
+        var rng = SplitMix64(state: UInt64(70 + index))
         var x = Self.random(batch * g.smallPositions * inputs, &rng), k = Self.random(g.patchWidth * inputs, &rng)
         var b = Self.random(g.channels, &rng, scale: 0.3)
         let r = Self.random(batch * g.largeCount, &rng)
@@ -130,7 +121,7 @@ struct FiniteDifferenceTests {
     }
 
     @Test func samplingAndKL() {
-        var rng = SplitMix(state: 99)
+        var rng = SplitMix64(state: 99)
         let count = 12
         var mean = Self.random(count, &rng), logVar = Self.random(count, &rng)
         let eps = Self.random(count, &rng), r = Self.random(count, &rng)
@@ -150,7 +141,7 @@ struct FiniteDifferenceTests {
     }
 
     @Test func sigmoidCrossEntropy() {
-        var rng = SplitMix(state: 5)
+        var rng = SplitMix64(state: 5)
         let count = 40
         var logits = Self.random(count, &rng, scale: 6)
         let targets = (0..<count).map { _ in Float.random(in: 0...1, using: &rng) }

@@ -91,8 +91,7 @@ struct StopAndFailureTests {
         state.parameters[7] = .infinity
         let store = CheckpointStore(directory: run)
         #expect(throws: TrainingError.self) {
-            try TrainingCheckpoint.save(state, identity: RunIdentity(c, dataset: Run.data.fingerprint), epochsPlanned: 1,
-                                        testImages: 0, worldSize: 1, to: store, keepLast: 1)
+            try TrainingCheckpoint.save(state, configuration: c, dataset: Run.data.fingerprint, worldSize: 1, to: store)
         }
         #expect(try store.steps().isEmpty)
     }

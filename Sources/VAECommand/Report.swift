@@ -1,0 +1,44 @@
+import ArgumentParser
+import Checkpoint
+import Foundation
+import Training
+
+/// The outputs of training's end, for any checkpoint: an interrupted run, an earlier epoch,
+/// weights from elsewhere.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a checkpoint's pictures and report page, as training does at its end.",
+        discussion: """
+        Writes upscale.png, morph.gif and morph-strip.png, latent.svg, manifold.png (2-D latent), \
+        losses.svg (when the checkpoint lies in a run directory's checkpoints/, from its \
+        metrics.jsonl up to the checkpoint's epoch) and report.html into --out.
+        """)
+
+    @OptionGroup var weightsOption: WeightsOption
+    @OptionGroup var dataOption: DataOption
+
+    @Option(help: "Folder for the pictures and the page (created if needed).")
+    var out: String
+
+    func run() throws {
+        let file = try CheckpointLocation.read(URL(fileURLWithPath: weightsOption.checkpoint), warn: { Console.note("skipping \($0)") })
+        let weights = try InferenceWeights(file)
+        let train = try dataOption.load(.train), test = try dataOption.load(.test)
+        let m = file.metadata
+        var settings: [(String, String)] = [("checkpoint", file.url.path)]
+        if let step = m["step"], let epoch = m["epoch"] {
+            settings.append(("position", "epoch \(epoch) of \(m["epochs_planned"] ?? "?"), step \(step)"))
+        }
+        settings.append(("latent dimension", "\(weights.model.latentDimension)"))
+        for (key, name) in [("batch_size", "batch size"), ("learning_rate", "learning rate"), ("kl_weight", "KL weight"), ("seed", "seed")] {
+            if let value = m[key] { settings.append((name, value)) }
+        }
+        // RUN/checkpoints/step-N.safetensors: RUN/metrics.jsonl holds the curves.
+        let folder = file.url.deletingLastPathComponent()
+        let metrics = folder.lastPathComponent == "checkpoints"
+            ? folder.deletingLastPathComponent().appendingPathComponent("metrics.jsonl") : nil
+        let outputs = RunOutputs(directory: URL(fileURLWithPath: out), metrics: metrics, lastEpoch: m["epoch"].flatMap { Int($0) })
+        let page = try outputs.write(weights, train: train, test: test, settings: settings)
+        Console.say("wrote \(page.path) and the pictures beside it")
+    }
+}
