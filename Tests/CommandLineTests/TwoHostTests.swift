@@ -17,15 +17,21 @@ struct TwoHostTests {
             names = ["vae\(id)a", "vae\(id)b"]
             let subnet = "10.\(77 + id % 100).\(id % 250)"
             addresses = ["\(subnet).1", "\(subnet).2"]
-            let links = ["v\(id)a", "v\(id)b"]
-            try Self.ip(["netns", "add", names[0]])
-            try Self.ip(["netns", "add", names[1]])
-            try Self.ip(["link", "add", links[0], "type", "veth", "peer", "name", links[1]])
-            for i in 0..<2 {
-                try Self.ip(["link", "set", links[i], "netns", names[i]])
-                try Self.ip(["-n", names[i], "addr", "add", "\(addresses[i])/24", "dev", links[i]])
-                try Self.ip(["-n", names[i], "link", "set", links[i], "up"])
-                try Self.ip(["-n", names[i], "link", "set", "lo", "up"])
+            let links = ["v\(id)a", "v\(id)b"], names = names
+            do {
+                try Self.ip(["netns", "add", names[0]])
+                try Self.ip(["netns", "add", names[1]])
+                try Self.ip(["link", "add", links[0], "type", "veth", "peer", "name", links[1]])
+                for i in 0..<2 {
+                    try Self.ip(["link", "set", links[i], "netns", names[i]])
+                    try Self.ip(["-n", names[i], "addr", "add", "\(addresses[i])/24", "dev", links[i]])
+                    try Self.ip(["-n", names[i], "link", "set", links[i], "up"])
+                    try Self.ip(["-n", names[i], "link", "set", "lo", "up"])
+                }
+            } catch {
+                for name in names { _ = try? Self.ip(["netns", "del", name]) }
+                _ = try? Self.ip(["link", "del", links[0]])
+                throw error
             }
             // Open MPI calls the agent as `agent [options] HOST COMMAND...`; each host gets its
             // own namespace and host name.
@@ -60,12 +66,11 @@ struct TwoHostTests {
         struct SetupError: Error, CustomStringConvertible { let description: String }
     }
 
-    /// Root, iproute2 and permission to make namespaces: tried once with a throwaway one.
+    /// Root, iproute2 and permission to make namespaces and veth pairs: tried once, torn down.
     static let namespacesWork: Bool = {
-        guard getuid() == 0 else { return false }
-        let probe = "vae\(getpid())probe"
-        guard (try? Hosts.ip(["netns", "add", probe])) != nil else { return false }
-        return (try? Hosts.ip(["netns", "del", probe])) != nil
+        guard getuid() == 0, let hosts = try? Hosts() else { return false }
+        hosts.remove()
+        return true
     }()
 
     @Test(.enabled(if: namespacesWork, "needs root, iproute2 and network namespaces"))
