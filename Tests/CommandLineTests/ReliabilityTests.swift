@@ -47,6 +47,19 @@ struct ReliabilityTests {
         }
     }
 
+    /// The run ended with the reference's final checkpoint, byte for byte (same world size).
+    static func expectFinalCheckpointIsTheReference(_ run: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try Data(contentsOf: run.appendingPathComponent(finalCheckpoint))
+                == Data(contentsOf: reference.appendingPathComponent(finalCheckpoint)), sourceLocation: sourceLocation)
+    }
+
+    /// The run ended with the reference's final tensors, bit for bit (its metadata records
+    /// another world size).
+    static func expectFinalTensorsAreTheReference(_ run: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try tensors(run.appendingPathComponent(finalCheckpoint)) == tensors(reference.appendingPathComponent(finalCheckpoint)),
+                sourceLocation: sourceLocation)
+    }
+
     static func newestStep(_ run: URL) throws -> Int? {
         try CheckpointStore(directory: run.appendingPathComponent("checkpoints")).steps().last
     }
@@ -70,8 +83,7 @@ struct ReliabilityTests {
 
         let resumed = try VAEProcess.run(["train", "--run-dir", folder.path, "--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(try Data(contentsOf: folder.appendingPathComponent(Self.finalCheckpoint))
-                == Data(contentsOf: Self.reference.appendingPathComponent(Self.finalCheckpoint)))
+        try Self.expectFinalCheckpointIsTheReference(folder)
     }
 
     @Test func aSecondSignalEndsTheProcessAtOnce() throws {
@@ -89,8 +101,7 @@ struct ReliabilityTests {
         let resumed = try VAEProcess.run(["train", "--run-dir", folder.path, "--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         try Self.expectOnlyValidCheckpoints(folder)
-        #expect(try Data(contentsOf: folder.appendingPathComponent(Self.finalCheckpoint))
-                == Data(contentsOf: Self.reference.appendingPathComponent(Self.finalCheckpoint)))
+        try Self.expectFinalCheckpointIsTheReference(folder)
     }
 
     /// SIGTERM to `launch/train` running two ranks: both stop at the same step (else the
@@ -111,8 +122,7 @@ struct ReliabilityTests {
 
         let resumed = try VAEProcess.start(Self.launchTrain, ["-n", "2", "--run-dir", run.path, "--resume"], environment: environment).wait()
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(try Self.tensors(run.appendingPathComponent(Self.finalCheckpoint))
-                == Self.tensors(Self.reference.appendingPathComponent(Self.finalCheckpoint)))
+        try Self.expectFinalTensorsAreTheReference(run)
     }
 
     /// The process id of rank `rank` of the job training into `run`.
@@ -147,8 +157,7 @@ struct ReliabilityTests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("rank 1") && result.stderr.contains("restart 1 of 1"), "\(result.stderr)")
         #expect(result.stderr.contains("resuming from"), "\(result.stderr)")
-        #expect(try Self.tensors(run.appendingPathComponent(Self.finalCheckpoint))
-                == Self.tensors(Self.reference.appendingPathComponent(Self.finalCheckpoint)))
+        try Self.expectFinalTensorsAreTheReference(run)
     }
 
     @Test func aCrashWhileSavingKeepsThePreviousCheckpointAndLeavesNothingBehind() throws {
@@ -166,8 +175,7 @@ struct ReliabilityTests {
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("step-000000004.safetensors (epoch 0, step 4)"), "\(resumed.stderr)")
         try Self.expectOnlyValidCheckpoints(folder)
-        #expect(try Data(contentsOf: folder.appendingPathComponent(Self.finalCheckpoint))
-                == Data(contentsOf: Self.reference.appendingPathComponent(Self.finalCheckpoint)))
+        try Self.expectFinalCheckpointIsTheReference(folder)
     }
 
     /// A NaN on rank 1 only: every rank stops at that step, rank 0 says so once, and no
