@@ -18,13 +18,13 @@ public struct VAE: Sendable {
     static var flatWidth: Int { 2 * 2 * conv2Channels }
     static var decoderWidth: Int { decoderSide * decoderSide * decoderChannels }
 
-    // Stride-2 "same" layers pad 0 before (TensorFlow puts the odd padding after); the
-    // stride-1 output layer pads 1 each side.
+    // Stride-2 "same" convolutions pad 0 before (TensorFlow puts the odd padding after).
     static let conv1 = PatchGeometry(small: (4, 4), large: (8, 8), channels: 1, stride: 2, pad: 0)
     static let conv2 = PatchGeometry(small: (2, 2), large: (4, 4), channels: conv1Channels, stride: 2, pad: 0)
-    static let deconv1 = PatchGeometry(small: (7, 7), large: (14, 14), channels: decoderChannels, stride: 2, pad: 0)
-    static let deconv2 = PatchGeometry(small: (14, 14), large: (28, 28), channels: deconv2Channels, stride: 2, pad: 0)
-    static let deconv3 = PatchGeometry(small: (28, 28), large: (28, 28), channels: 1, stride: 1, pad: 1)
+    // The decoder's activations, as grids: 7x7x64 -> 14x14x64 -> 28x28x32 -> 28x28 logits.
+    static let decoderGrid = GridShape(height: decoderSide, width: decoderSide, channels: decoderChannels)
+    static let deconv1Grid = UpsamplingConvTranspose2D.outputShape(decoderGrid, outputs: decoderChannels)
+    static let deconv2Grid = UpsamplingConvTranspose2D.outputShape(deconv1Grid, outputs: deconv2Channels)
 
     public init(latentDimension: Int) {
         layout = ParameterLayout(latentDimension: latentDimension)
@@ -60,19 +60,19 @@ public struct VAE: Sendable {
             logits: w.logits, targets: targets, count: n * VAE.outputPixels,
             gradientScale: lossScale, logitGradient: w.dLogits)
 
-        // Decoder, output to input.
-        ConvTranspose2D.backward(w.dLogits, x: w.deconv2Out, batch: n, geometry: VAE.deconv3, inputs: VAE.deconv2Channels,
-                                 kernel: p + o.deconv3W, patches: w.deconv3Patches,
-                                 kernelGradient: d + o.deconv3W, biasGradient: d + o.deconv3B, inputGradient: w.dDeconv2)
-        Elementwise.reluBackward(w.dDeconv2, output: w.deconv2Out, count: n * VAE.deconv2.largeCount)
-        ConvTranspose2D.backward(w.dDeconv2, x: w.deconv1Out, batch: n, geometry: VAE.deconv2, inputs: VAE.decoderChannels,
-                                 kernel: p + o.deconv2W, patches: w.deconv2Patches,
-                                 kernelGradient: d + o.deconv2W, biasGradient: d + o.deconv2B, inputGradient: w.dDeconv1)
-        Elementwise.reluBackward(w.dDeconv1, output: w.deconv1Out, count: n * VAE.deconv1.largeCount)
-        ConvTranspose2D.backward(w.dDeconv1, x: w.decoderDense, batch: n, geometry: VAE.deconv1, inputs: VAE.decoderChannels,
-                                 kernel: p + o.deconv1W, patches: w.deconv1Patches,
-                                 kernelGradient: d + o.deconv1W, biasGradient: d + o.deconv1B, inputGradient: w.dDecoderDense)
-        Elementwise.reluBackward(w.dDecoderDense, output: w.decoderDense, count: n * VAE.decoderWidth)
+        // Decoder, output to input. Each transposed convolution's input is a ReLU output, and
+        // its backward masks the input gradient with it.
+        OutputConvTranspose2D.backward(w.dLogits, x: w.deconv2Grid, batch: n, input: VAE.deconv2Grid,
+                                       kernel: p + o.deconv3W, kernelGradient: d + o.deconv3W, biasGradient: d + o.deconv3B,
+                                       scratch: w.dLogitsGrid, inputGradient: w.dDeconv2Grid)
+        UpsamplingConvTranspose2D.backward(w.dDeconv2Grid, x: w.deconv1Grid, batch: n, input: VAE.deconv1Grid,
+                                           outputs: VAE.deconv2Channels, kernel: p + o.deconv2W, scratch: w.convolutionScratch,
+                                           kernelGradient: d + o.deconv2W, biasGradient: d + o.deconv2B,
+                                           inputGradient: w.dDeconv1Grid, inputGradientIsGrid: true)
+        UpsamplingConvTranspose2D.backward(w.dDeconv1Grid, x: w.decoderGrid, batch: n, input: VAE.decoderGrid,
+                                           outputs: VAE.decoderChannels, kernel: p + o.deconv1W, scratch: w.convolutionScratch,
+                                           kernelGradient: d + o.deconv1W, biasGradient: d + o.deconv1B,
+                                           inputGradient: w.dDecoderDense, inputGradientIsGrid: false)
         Dense.backward(w.dDecoderDense, x: w.z, batch: n, inputs: l, outputs: VAE.decoderWidth,
                        weight: p + o.decDenseW, weightGradient: d + o.decDenseW, biasGradient: d + o.decDenseB,
                        inputGradient: w.dZ)
@@ -121,15 +121,15 @@ public struct VAE: Sendable {
         let o = layout.offsets
         Dense.forward(z, batch: n, inputs: latentDimension, outputs: VAE.decoderWidth,
                       weight: p + o.decDenseW, bias: p + o.decDenseB, relu: true, into: w.decoderDense)
-        ConvTranspose2D.forward(w.decoderDense, batch: n, geometry: VAE.deconv1, inputs: VAE.decoderChannels,
-                                kernel: p + o.deconv1W, bias: p + o.deconv1B, relu: true,
-                                patches: w.deconv1Patches, into: w.deconv1Out)
-        ConvTranspose2D.forward(w.deconv1Out, batch: n, geometry: VAE.deconv2, inputs: VAE.decoderChannels,
-                                kernel: p + o.deconv2W, bias: p + o.deconv2B, relu: true,
-                                patches: w.deconv2Patches, into: w.deconv2Out)
-        ConvTranspose2D.forward(w.deconv2Out, batch: n, geometry: VAE.deconv3, inputs: VAE.deconv2Channels,
-                                kernel: p + o.deconv3W, bias: p + o.deconv3B, relu: false,
-                                patches: w.deconv3Patches, into: w.logits)
+        VAE.decoderGrid.copy(images: w.decoderDense, batch: n, into: w.decoderGrid)
+        UpsamplingConvTranspose2D.forward(w.decoderGrid, batch: n, input: VAE.decoderGrid, outputs: VAE.decoderChannels,
+                                          kernel: p + o.deconv1W, bias: p + o.deconv1B, relu: true,
+                                          scratch: w.convolutionScratch, into: w.deconv1Grid)
+        UpsamplingConvTranspose2D.forward(w.deconv1Grid, batch: n, input: VAE.deconv1Grid, outputs: VAE.deconv2Channels,
+                                          kernel: p + o.deconv2W, bias: p + o.deconv2B, relu: true,
+                                          scratch: w.convolutionScratch, into: w.deconv2Grid)
+        OutputConvTranspose2D.forward(w.deconv2Grid, batch: n, input: VAE.deconv2Grid,
+                                      kernel: p + o.deconv3W, bias: p + o.deconv3B, into: w.logits)
     }
 
     /// Decodes `z` [batch, latent] into pixel probabilities [batch, 784].

@@ -92,34 +92,6 @@ struct FiniteDifferenceTests {
         Self.check("conv bias \(index)", values: &b, analytic: db) { Self.dot(forward(x0, k0, $0), r) }
     }
 
-    @Test(arguments: 0..<geometries.count)
-    func transposedConvolution(case index: Int) {
-        let (g, batch, inputs) = Self.geometries[index]
-        let relu = index % 2 == 0
-        var rng = SplitMix64(state: UInt64(70 + index))
-        var x = Self.random(batch * g.smallPositions * inputs, &rng), k = Self.random(g.patchWidth * inputs, &rng)
-        var b = Self.random(g.channels, &rng, scale: 0.3)
-        let r = Self.random(batch * g.largeCount, &rng)
-        func forward(_ x: [Float], _ k: [Float], _ b: [Float]) -> [Float] {
-            var y = [Float](repeating: 0, count: batch * g.largeCount)
-            var scratch = [Float](repeating: 0, count: batch * g.smallPositions * g.patchWidth)
-            ConvTranspose2D.forward(x, batch: batch, geometry: g, inputs: inputs, kernel: k, bias: b, relu: relu,
-                                    patches: &scratch, into: &y)
-            return y
-        }
-        var dy = r
-        if relu { Elementwise.reluBackward(&dy, output: forward(x, k, b), count: dy.count) }
-        var patches = [Float](repeating: 0, count: batch * g.smallPositions * g.patchWidth)
-        var dk = [Float](repeating: 0, count: k.count), db = [Float](repeating: 0, count: b.count)
-        var dx = [Float](repeating: 0, count: x.count)
-        ConvTranspose2D.backward(dy, x: x, batch: batch, geometry: g, inputs: inputs, kernel: k, patches: &patches,
-                                 kernelGradient: &dk, biasGradient: &db, inputGradient: &dx)
-        let (x0, k0, b0) = (x, k, b)
-        Self.check("deconv input \(index)", values: &x, analytic: dx) { Self.dot(forward($0, k0, b0), r) }
-        Self.check("deconv kernel \(index)", values: &k, analytic: dk) { Self.dot(forward(x0, $0, b0), r) }
-        Self.check("deconv bias \(index)", values: &b, analytic: db) { Self.dot(forward(x0, k0, $0), r) }
-    }
-
     @Test func samplingAndKL() {
         var rng = SplitMix64(state: 99)
         let count = 12

@@ -1,0 +1,54 @@
+#ifndef VAE_CONVOLUTION_KERNELS_H
+#define VAE_CONVOLUTION_KERNELS_H
+
+#include <stdbool.h>
+
+// Direct kernels for the decoder's 3x3 transposed convolutions ("same" padding), written for
+// its shapes: no patch matrices, no scatter, bias and ReLU fused into the products.
+//
+// Activations are "grids": each image's H x W x C values (channels innermost) inside a border
+// of one zero cell, (H + 2) x (W + 2) x C floats an image. Every window then reads in bounds,
+// so the inner loops have no branches. The kernels write only the interior: the caller zeroes
+// a grid buffer once and its border stays zero.
+//
+// Kernels are in Keras's Conv2DTranspose layout [3][3][outputs][inputs]. Gradients are added
+// into (the caller zeroes them); input gradients are overwritten. Each call sums in one fixed
+// order, so equal inputs give equal bits.
+
+/// Floats of one image's grid.
+static inline int vae_grid_count(int height, int width, int channels) {
+    return (height + 2) * (width + 2) * channels;
+}
+
+/// Copies `batch` plain H x W x C images into the interior of their grids.
+void vae_grids_from_images(const float *images, int batch, int height, int width, int channels, float *grids);
+
+/// Stride 2: H x W x inputs -> 2H x 2W x outputs; TensorFlow's "same" drops the last row and
+/// column of the full transposed convolution. `outputs` must be a multiple of 16; `packed`
+/// is scratch of 9 * inputs * outputs floats.
+void vae_deconv2x_forward(const float *x, int batch, int height, int width, int inputs,
+                          const float *kernel, const float *bias, int outputs, bool relu,
+                          float *packed, float *y);
+
+/// Backward of `vae_deconv2x_forward`. `dy`: grids of the output's gradient, already masked by
+/// the layer's own activation. `x`: the forward's input grids, which are ReLU outputs, so the
+/// input gradient is masked where they are zero. `dx` (may be NULL) gets grids when
+/// `dxIsGrid`, plain H x W x inputs images otherwise. `inputs` must be a multiple of 16;
+/// `packedGradient` is scratch of 9 * inputs * outputs floats.
+void vae_deconv2x_backward(const float *dy, const float *x, int batch, int height, int width, int inputs,
+                           int outputs, const float *kernel, float *packedGradient,
+                           float *kernelGradient, float *biasGradient, float *dx, bool dxIsGrid);
+
+/// Stride 1, one output channel: H x W x inputs grids -> plain H x W images (no activation).
+/// `inputs` must be a multiple of 8.
+void vae_deconv1x_single_forward(const float *x, int batch, int height, int width, int inputs,
+                                 const float *kernel, const float *bias, float *y);
+
+/// Backward of `vae_deconv1x_single_forward`. `dy`: plain H x W gradients; `x`: the forward's
+/// input grids (ReLU outputs: `dx`, grids, is masked where they are zero); `dyGrid`: scratch
+/// of one image's grid, (H + 2) x (W + 2) floats.
+void vae_deconv1x_single_backward(const float *dy, const float *x, int batch, int height, int width, int inputs,
+                                  const float *kernel, float *kernelGradient, float *biasGradient,
+                                  float *dyGrid, float *dx);
+
+#endif

@@ -1,0 +1,229 @@
+import Foundation
+import Model
+import Testing
+import TestSupport
+
+/// The decoder's direct transposed-convolution kernels against a float64 reference written the
+/// other way round (each input pixel scatters its kernel-weighted window into the output, the
+/// definition), at the model's own shapes and at shapes that leave partial tiles; and against
+/// finite differences of their own forward.
+struct TransposedConvolutionTests {
+    /// One layer's case: input grid shape, output channels, stride (2: upsampling; 1: the
+    /// one-channel output layer), batch.
+    struct Case: Sendable, CustomStringConvertible {
+        let input: GridShape, outputs: Int, stride: Int, batch: Int
+        var outputHeight: Int { input.height * stride }
+        var outputWidth: Int { input.width * stride }
+        var description: String {
+            "\(input.height)x\(input.width)x\(input.channels) -> \(outputs), stride \(stride), batch \(batch)"
+        }
+    }
+
+    static let cases: [Case] = [
+        Case(input: GridShape(height: 7, width: 7, channels: 64), outputs: 64, stride: 2, batch: 2),    // deconv1
+        Case(input: GridShape(height: 14, width: 14, channels: 64), outputs: 32, stride: 2, batch: 2),  // deconv2
+        Case(input: GridShape(height: 28, width: 28, channels: 32), outputs: 1, stride: 1, batch: 2),   // deconv3
+        Case(input: GridShape(height: 3, width: 5, channels: 16), outputs: 48, stride: 2, batch: 3),
+        Case(input: GridShape(height: 1, width: 1, channels: 32), outputs: 16, stride: 2, batch: 1),
+        Case(input: GridShape(height: 5, width: 2, channels: 64), outputs: 1, stride: 1, batch: 2),
+    ]
+
+    /// Values of a case in plain HWC images (what the reference works on).
+    struct Values {
+        var x: [Float], kernel: [Float], bias: [Float], dy: [Float]
+    }
+
+    static func values(_ c: Case, seed: UInt64) -> Values {
+        var rng = SplitMix64(state: seed)
+        func random(_ n: Int, _ range: ClosedRange<Float>) -> [Float] { (0..<n).map { _ in .random(in: range, using: &rng) } }
+        // The input is a ReLU output: a quarter of it exactly zero, the rest well away from zero.
+        let x = random(c.batch * c.input.imageCount, 0...1).map { $0 < 0.25 ? 0 : $0 + 0.05 }
+        return Values(x: x, kernel: random(9 * c.outputs * c.input.channels, -0.5...0.5), bias: random(c.outputs, -0.3...0.3),
+                      dy: random(c.batch * c.outputHeight * c.outputWidth * c.outputs, -1...1))
+    }
+
+    /// Where input (iy, ix) and tap (ky, kx) land in the output, if inside: stride 2 "same" pads
+    /// nothing before; stride 1 pads one each side.
+    static func target(_ c: Case, _ iy: Int, _ ix: Int, _ ky: Int, _ kx: Int) -> (Int, Int)? {
+        let pad = c.stride == 1 ? 1 : 0
+        let (oy, ox) = (iy * c.stride + ky - pad, ix * c.stride + kx - pad)
+        return oy >= 0 && oy < c.outputHeight && ox >= 0 && ox < c.outputWidth ? (oy, ox) : nil
+    }
+
+    /// Calls `body` for every (image, input pixel, tap, output pixel) of the definition, with
+    /// the offsets of x's pixel, the output's pixel and the kernel's [ky][kx] block.
+    static func forEachContribution(_ c: Case, _ body: (_ x: Int, _ y: Int, _ tap: Int) -> Void) {
+        let (h, w) = (c.input.height, c.input.width)
+        for n in 0..<c.batch {
+            for iy in 0..<h {
+                for ix in 0..<w {
+                    for ky in 0..<3 {
+                        for kx in 0..<3 {
+                            guard let (oy, ox) = target(c, iy, ix, ky, kx) else { continue }
+                            body(((n * h + iy) * w + ix) * c.input.channels,
+                                 ((n * c.outputHeight + oy) * c.outputWidth + ox) * c.outputs,
+                                 (ky * 3 + kx) * c.outputs * c.input.channels)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    struct Results: Equatable {
+        var y: [Double], kernelGradient: [Double], biasGradient: [Double], inputGradient: [Double]
+    }
+
+    /// The float64 reference: forward (bias, and ReLU for the upsampling layers), and backward
+    /// from `dy` (masked by that ReLU), with the input gradient masked where x is zero.
+    static func reference(_ c: Case, _ v: Values) -> Results {
+        let cin = c.input.channels, cout = c.outputs
+        var y = [Double](repeating: 0, count: v.dy.count)
+        forEachContribution(c) { xAt, yAt, tap in
+            for o in 0..<cout {
+                for i in 0..<cin { y[yAt + o] += Double(v.x[xAt + i]) * Double(v.kernel[tap + o * cin + i]) }
+            }
+        }
+        var dy = v.dy.map(Double.init)
+        for j in y.indices {
+            y[j] += Double(v.bias[j % cout])
+            if c.stride == 2 && y[j] < 0 { y[j] = 0; dy[j] = 0 }
+        }
+        var dk = [Double](repeating: 0, count: v.kernel.count), db = [Double](repeating: 0, count: cout)
+        var dx = [Double](repeating: 0, count: v.x.count)
+        for j in dy.indices { db[j % cout] += dy[j] }
+        forEachContribution(c) { xAt, yAt, tap in
+            for o in 0..<cout {
+                for i in 0..<cin {
+                    dk[tap + o * cin + i] += dy[yAt + o] * Double(v.x[xAt + i])
+                    dx[xAt + i] += dy[yAt + o] * Double(v.kernel[tap + o * cin + i])
+                }
+            }
+        }
+        for j in dx.indices where v.x[j] == 0 { dx[j] = 0 }
+        return Results(y: y, kernelGradient: dk, biasGradient: db, inputGradient: dx)
+    }
+
+    /// Plain images -> grids, with `fill` in every border cell.
+    static func grids(_ images: [Float], _ shape: GridShape, batch: Int, border fill: Float = 0) -> [Float] {
+        var grids = [Float](repeating: fill, count: batch * shape.count)
+        let row = (shape.width + 2) * shape.channels
+        for n in 0..<batch {
+            for y in 0..<shape.height {
+                for x in 0..<shape.width * shape.channels {
+                    grids[n * shape.count + (y + 1) * row + shape.channels + x] = images[(n * shape.height + y) * shape.width * shape.channels + x]
+                }
+            }
+        }
+        return grids
+    }
+
+    /// Grids -> plain images, and whether every border cell still holds `fill`.
+    static func images(_ grids: [Float], _ shape: GridShape, batch: Int, border fill: Float) -> ([Float], Bool) {
+        var images: [Float] = [], borderKept = true
+        let row = (shape.width + 2) * shape.channels
+        for n in 0..<batch {
+            for y in 0..<(shape.height + 2) {
+                for x in 0..<row {
+                    let value = grids[n * shape.count + y * row + x]
+                    let inside = y >= 1 && y <= shape.height && x >= shape.channels && x < (shape.width + 1) * shape.channels
+                    if inside { images.append(value) } else if value != fill { borderKept = false }
+                }
+            }
+        }
+        return (images, borderKept)
+    }
+
+    /// The kernels under test, on plain images in and out. Output grids are pre-filled with a
+    /// sentinel border, which must come back untouched.
+    static func kernels(_ c: Case, _ v: Values) -> (results: Results, bordersKept: Bool) {
+        let sentinel: Float = 7
+        let xGrids = grids(v.x, c.input, batch: c.batch)
+        var kernelGradient = [Float](repeating: 0, count: v.kernel.count), biasGradient = [Float](repeating: 0, count: c.outputs)
+        var dxGrids = [Float](repeating: sentinel, count: c.batch * c.input.count)
+        var y: [Float], bordersKept = true
+        if c.stride == 2 {
+            let outShape = UpsamplingConvTranspose2D.outputShape(c.input, outputs: c.outputs)
+            var scratch = [Float](repeating: .nan, count: UpsamplingConvTranspose2D.scratchCount(inputs: c.input.channels, outputs: c.outputs))
+            var yGrids = [Float](repeating: sentinel, count: c.batch * outShape.count)
+            UpsamplingConvTranspose2D.forward(xGrids, batch: c.batch, input: c.input, outputs: c.outputs, kernel: v.kernel,
+                                              bias: v.bias, relu: true, scratch: &scratch, into: &yGrids)
+            let (plainY, kept) = images(yGrids, outShape, batch: c.batch, border: sentinel)
+            y = plainY
+            bordersKept = bordersKept && kept
+            let dy = zip(v.dy, plainY).map { $1 > 0 ? $0 : 0 }
+            UpsamplingConvTranspose2D.backward(grids(dy, outShape, batch: c.batch), x: xGrids, batch: c.batch, input: c.input,
+                                               outputs: c.outputs, kernel: v.kernel, scratch: &scratch,
+                                               kernelGradient: &kernelGradient, biasGradient: &biasGradient,
+                                               inputGradient: &dxGrids, inputGradientIsGrid: true)
+        } else {
+            y = [Float](repeating: .nan, count: v.dy.count)
+            var scratch = [Float](repeating: .nan, count: GridShape(height: c.outputHeight, width: c.outputWidth, channels: 1).count)
+            OutputConvTranspose2D.forward(xGrids, batch: c.batch, input: c.input, kernel: v.kernel, bias: v.bias, into: &y)
+            OutputConvTranspose2D.backward(v.dy, x: xGrids, batch: c.batch, input: c.input, kernel: v.kernel,
+                                           kernelGradient: &kernelGradient, biasGradient: &biasGradient, scratch: &scratch,
+                                           inputGradient: &dxGrids)
+        }
+        let (dx, kept) = images(dxGrids, c.input, batch: c.batch, border: sentinel)
+        return (Results(y: y.map(Double.init), kernelGradient: kernelGradient.map(Double.init),
+                        biasGradient: biasGradient.map(Double.init), inputGradient: dx.map(Double.init)),
+                bordersKept && kept)
+    }
+
+    /// Largest difference relative to the reference tensor's largest magnitude.
+    static func relativeError(_ a: [Double], _ b: [Double]) -> Double {
+        precondition(a.count == b.count)
+        let scale = max(b.map(abs).max() ?? 0, 1e-30)
+        return zip(a, b).map { abs($0 - $1) }.max()! / scale
+    }
+
+    @Test(arguments: cases)
+    func matchesTheFloat64Definition(_ c: Case) {
+        let v = Self.values(c, seed: UInt64(c.input.count * 31 + c.outputs))
+        let expected = Self.reference(c, v)
+        let (got, bordersKept) = Self.kernels(c, v)
+        #expect(bordersKept, "a kernel wrote outside its grids' interiors")
+        for (name, mine, theirs) in [("output", got.y, expected.y), ("kernel gradient", got.kernelGradient, expected.kernelGradient),
+                                     ("bias gradient", got.biasGradient, expected.biasGradient),
+                                     ("input gradient", got.inputGradient, expected.inputGradient)] {
+            let error = Self.relativeError(mine, theirs)
+            #expect(error < 2e-6, "\(c): \(name) differs by \(error)")
+        }
+        // Masked input gradients are exactly zero where the input was.
+        #expect(zip(got.inputGradient, v.x).allSatisfy { $1 != 0 || $0 == 0 })
+        // And the same call gives the same bits.
+        #expect(Self.kernels(c, v).results == got)
+    }
+
+    /// The backward against central differences of the forward, for L = sum(y * dy), on the
+    /// small cases (every element costs two forward passes). A positive bias keeps every
+    /// output away from the ReLU's kink, which a difference step would otherwise cross (the
+    /// masks are checked against the reference above).
+    @Test(arguments: [cases[3], cases[4], cases[5]])
+    func gradientsMatchFiniteDifferences(_ c: Case) throws {
+        var v = Self.values(c, seed: 11)
+        v.kernel = v.kernel.map { $0 / 10 }
+        v.bias = v.bias.map { $0 + 4 }
+        let analytic = Self.kernels(c, v).results
+        try #require(analytic.y.allSatisfy { $0 > 1 })
+        func loss(_ v: Values) -> Double { zip(Self.kernels(c, v).results.y, v.dy).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        func check(_ what: String, _ path: WritableKeyPath<Values, [Float]>, _ gradient: [Double], where use: (Int) -> Bool = { _ in true }) {
+            var worst = 0.0
+            let h: Float = 1e-3
+            for i in v[keyPath: path].indices where use(i) {
+                let saved = v[keyPath: path][i]
+                v[keyPath: path][i] = saved + h
+                let up = loss(v)
+                v[keyPath: path][i] = saved - h
+                let down = loss(v)
+                v[keyPath: path][i] = saved
+                worst = max(worst, abs((up - down) / Double(2 * h) - gradient[i]) / (abs(gradient[i]) + 0.5))
+            }
+            #expect(worst < 1e-2, "\(c): \(what) disagrees with finite differences by \(worst)")
+        }
+        let x = v.x
+        check("input gradient", \.x, analytic.inputGradient, where: { x[$0] > 0 })
+        check("kernel gradient", \.kernel, analytic.kernelGradient)
+        check("bias gradient", \.bias, analytic.biasGradient)
+    }
+}
