@@ -3,7 +3,8 @@ import PackageDescription
 
 // One target per concept. Layering, bottom to top:
 //   CBLAS, CZlib, CPNG, CGIF, CMPI (system libraries)
-//   Kernels (BLAS + hand-written loops), ConvolutionKernels (C, SIMD)  ->  Model (layers, forward/backward, loss)
+//   CKernels (hand-written C: transposed convolutions, exact sum)
+//   Kernels (BLAS + hand-written loops)  ->  Model (layers, forward/backward, loss)
 //   Dataset (IDX, gzip, resize)   Checkpoint (safetensors)   Media (PNG, GIF, NPY, plots)
 //   Evaluation (PSNR, SSIM, interpolation baselines)
 //   Distributed (Communicator: MPI through the MPIShim C target, or a single process)
@@ -31,9 +32,9 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
 
-        .target(name: "Kernels", dependencies: ["CBLAS"]),
-        .target(name: "ConvolutionKernels"),
-        .target(name: "Model", dependencies: ["Kernels", "ConvolutionKernels"]),
+        .target(name: "CKernels"),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"]),
+        .target(name: "Model", dependencies: ["Kernels", "CKernels"]),
         .target(name: "Dataset", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Checkpoint", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Media", dependencies: ["CPNG", "CGIF"]),

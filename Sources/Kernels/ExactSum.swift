@@ -1,3 +1,5 @@
+import CKernels
+
 /// An exact, order-independent sum of float32 vectors.
 ///
 /// Each float is turned into a fixed-point integer (a pure function of the float alone), and
@@ -38,13 +40,7 @@ public struct ExactSum: Sendable {
     public mutating func add(_ values: UnsafePointer<Float>) -> Bool {
         precondition(terms < ExactSum.maxTerms, "ExactSum holds at most \(ExactSum.maxTerms) terms")
         for i in 0..<count where !(abs(values[i]) < ExactSum.limit) { return false }
-        limbs.withUnsafeMutableBufferPointer { limbs in
-            for i in 0..<count {
-                let (high, low) = Self.fixedPoint(values[i])
-                limbs[2 * i] &+= high
-                limbs[2 * i + 1] &+= low
-            }
-        }
+        limbs.withUnsafeMutableBufferPointer { vae_exact_sum_add(values, $0.baseAddress!, count) }
         terms += 1
         return true
     }
@@ -54,21 +50,9 @@ public struct ExactSum: Sendable {
     /// value per index and rank, so the term limit still holds.
     public mutating func add(_ value: Float, at index: Int) -> Bool {
         guard abs(value) < ExactSum.limit else { return false }
-        let (high, low) = Self.fixedPoint(value)
-        limbs[2 * index] &+= high
-        limbs[2 * index + 1] &+= low
+        var value = value
+        limbs.withUnsafeMutableBufferPointer { vae_exact_sum_add(&value, $0.baseAddress! + 2 * index, 1) }
         return true
-    }
-
-    /// The two limbs of a value below `limit`; bits below 2^-64 are dropped.
-    @inline(__always)
-    static func fixedPoint(_ value: Float) -> (high: Int64, low: Int64) {
-        let lowScale = Double(sign: .plus, exponent: ExactSum.lowBits, significand: 1)
-        let toFixed = Double(sign: .plus, exponent: ExactSum.fractionBits, significand: 1)
-        let scaled = Double(value) * toFixed              // exact: a power-of-two shift
-        let high = (scaled / lowScale).rounded(.down)     // exact: another shift, then floor
-        let low = scaled - high * lowScale                // exact, in [0, 2^52)
-        return (Int64(high), Int64(low))
     }
 
     /// Adds another accumulator's limbs (what an all-reduce does across ranks).

@@ -1,4 +1,4 @@
-import ConvolutionKernels
+import CKernels
 import Foundation
 import Kernels
 
@@ -67,7 +67,7 @@ public enum Conv2D {
 
 /// One image's activation inside a border of one zero cell, `(height + 2) x (width + 2) x
 /// channels` floats: the decoder's transposed convolutions read and write these, so that every
-/// window is in bounds (see `convolution_kernels.h`).
+/// window is in bounds (see `ckernels.h`).
 public struct GridShape: Sendable, Equatable {
     public let height: Int, width: Int, channels: Int
     public init(height: Int, width: Int, channels: Int) {

@@ -1,4 +1,4 @@
-#include "convolution_kernels.h"
+#include "ckernels.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -291,21 +291,25 @@ KERNEL void vae_deconv1x_single_backward(const float *dy, const float *x, int ba
             }
         biasGradient[0] += biasSum;
 
-        // Kernel: dy(oy, ox) times x(oy + 1 - ky, ox + 1 - kx), 32 inputs at a time.
-        for (int tap = 0; tap < 9; tap++) {
+        // Kernel: dy(oy, ox) times x(oy + 1 - ky, ox + 1 - kx), a kernel row's three taps and
+        // 32 inputs at a time (12 accumulators: one broadcast of dy serves them all).
+        for (int ky = 0; ky < 3; ky++) {
             for (int i = 0; i < inputs; i += 32) {
-                float *k = kernelGradient + tap * inputs + i;
-                v8 acc[4];
-                for (int v = 0; v < 4; v++) acc[v] = LOAD(k + 8 * v);
+                float *k = kernelGradient + ky * 3 * inputs + i;
+                v8 acc[3][4];
+                for (int kx = 0; kx < 3; kx++)
+                    for (int v = 0; v < 4; v++) acc[kx][v] = LOAD(k + kx * inputs + 8 * v);
                 for (int oy = 0; oy < height; oy++) {
-                    const float *xp = xg + (oy + 2 - tap / 3) * row + (2 - tap % 3) * inputs + i;
+                    const float *xp = xg + (oy + 2 - ky) * row + 2 * inputs + i;   // x(oy + 1 - ky, ox + 1)
                     const float *gp = image + oy * width;
                     for (int ox = 0; ox < width; ox++, xp += inputs) {
                         const v8 g = gp[ox];
-                        for (int v = 0; v < 4; v++) acc[v] = g * LOAD(xp + 8 * v) + acc[v];
+                        for (int kx = 0; kx < 3; kx++)
+                            for (int v = 0; v < 4; v++) acc[kx][v] = g * LOAD(xp - kx * inputs + 8 * v) + acc[kx][v];
                     }
                 }
-                for (int v = 0; v < 4; v++) STORE(k + 8 * v, acc[v]);
+                for (int kx = 0; kx < 3; kx++)
+                    for (int v = 0; v < 4; v++) STORE(k + kx * inputs + 8 * v, acc[kx][v]);
             }
         }
 

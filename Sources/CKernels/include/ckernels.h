@@ -1,7 +1,17 @@
-#ifndef VAE_CONVOLUTION_KERNELS_H
-#define VAE_CONVOLUTION_KERNELS_H
+#ifndef VAE_CKERNELS_H
+#define VAE_CKERNELS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// Kernels written by hand in C, where Swift's code generation falls short: SIMD tiles with
+// runtime dispatch to AVX2, and integer conversions without trapping checks.
+
+/// Adds `count` floats into exact fixed-point limbs (ExactSum's encoding: for each value, a
+/// high limb in units of 2^-12 and a low limb in units of 2^-64, interleaved). Every value must
+/// already be known finite and below 2^40 in magnitude.
+void vae_exact_sum_add(const float *values, int64_t *limbs, size_t count);
 
 // Direct kernels for the decoder's 3x3 transposed convolutions ("same" padding), written for
 // its shapes: no patch matrices, no scatter, bias and ReLU fused into the products.
