@@ -3,10 +3,10 @@
 # joined by a veth pair, one rank in each, Open MPI over TCP (an rsh agent enters the other
 # namespace), with the link limited by a token-bucket filter (tc tbf) to each given rate.
 # Needs root and iproute2. Prints one line per rate:
-#   rate RATE float32_ms X int64_limbs_ms Y
-# Usage: bench/two_hosts.sh ALLREDUCE_BINARY PARAMETERS ITERATIONS RATE...   (RATE: e.g. 1gbit, or "none")
+#   rate RATE float32_ms X exact_ms Y two_limbs_ms Z
+# Usage: bench/two_hosts.sh ALLREDUCE_BINARY VALUES ITERATIONS RATE...   (RATE: e.g. 1gbit, or "none")
 set -euo pipefail
-binary=$1 parameters=$2 iterations=$3
+binary=$1 values=$2 iterations=$3
 shift 3
 id=$$
 a=vaeb${id}a b=vaeb${id}b subnet=10.99.$((id % 250))
@@ -51,6 +51,6 @@ for rate in "$@"; do
     result=$(ip netns exec "$a" mpirun --allow-run-as-root --host "$subnet.1,$subnet.2" -n 2 \
         --mca plm_rsh_agent "$work/agent" --mca btl tcp,self --bind-to none \
         --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24" \
-        "$binary" "$parameters" "$iterations")
-    echo "rate $rate float32_ms $(awk '{print $6}' <<<"$result") int64_limbs_ms $(awk '{print $8}' <<<"$result")"
+        "$binary" "$values" "$iterations")
+    echo "rate $rate $(awk '{print $5, $6, $7, $8, $9, $10}' <<<"$result")"
 done

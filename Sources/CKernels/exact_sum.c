@@ -1,6 +1,7 @@
 #include "ckernels.h"
 
 #include <math.h>
+#include <string.h>
 
 #if defined(__x86_64__)
 #define KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -19,4 +20,31 @@ KERNEL void vae_exact_sum_add(const float *values, int64_t *limbs, size_t count)
         limbs[2 * i] = (int64_t)((uint64_t)limbs[2 * i] + (uint64_t)(int64_t)high);
         limbs[2 * i + 1] = (int64_t)((uint64_t)limbs[2 * i + 1] + (uint64_t)(int64_t)low);
     }
+}
+
+int vae_block_exponent(const float *values, size_t count) {
+    // The largest exponent field (the sign and mantissa masked off) bounds every magnitude.
+    uint32_t largest = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t bits;
+        memcpy(&bits, &values[i], sizeof bits);
+        bits &= 0x7F800000u;
+        largest = bits > largest ? bits : largest;
+    }
+    if (largest == 0x7F800000u) return VAE_NOT_FINITE;
+    if (largest == 0) return -125;                   // zeros and subnormals: below 2^-126
+    return (int)(largest >> 23) - 126;               // a normal float with this field is below 2^(field - 126)
+}
+
+KERNEL void vae_block_exact_add(const float *values, int64_t *sums, size_t count, int exponent) {
+    const double scale = ldexp(1.0, 52 - exponent);  // |value| < 2^exponent, so |value * scale| < 2^52
+    for (size_t i = 0; i < count; i++) {
+        const double units = floor((double)values[i] * scale);
+        sums[i] = (int64_t)((uint64_t)sums[i] + (uint64_t)(int64_t)units);
+    }
+}
+
+void vae_block_exact_total(const int64_t *sums, float *totals, size_t count, int exponent) {
+    const double unit = ldexp(1.0, exponent - 52);
+    for (size_t i = 0; i < count; i++) totals[i] = (float)((double)sums[i] * unit);
 }

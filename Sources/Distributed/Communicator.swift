@@ -1,8 +1,8 @@
 import Foundation
 
 /// The collectives data-parallel training needs, over a fixed group of ranks.
-/// Integer buffers only: gradients travel as exact fixed-point limbs (see `ExactSum`), so that
-/// a sum does not depend on the order MPI combines ranks in.
+/// Integer buffers only: gradients travel as exact fixed-point integers (see `BlockExactSum`),
+/// so that a sum does not depend on the order MPI combines ranks in.
 public protocol Communicator: AnyObject {
     var rank: Int { get }
     var size: Int { get }

@@ -1,11 +1,12 @@
 import CKernels
 
-/// An exact, order-independent sum of float32 vectors.
+/// An exact, order-independent sum of float32 vectors, added as they come.
 ///
 /// Each float is turned into a fixed-point integer (a pure function of the float alone), and
 /// integers add associatively; so the total is the same bit for bit whatever the order of the
-/// terms and however they were grouped: across micro-batches, ranks, or a resumed run. This is
-/// what lets data-parallel training give identical parameters at every world size.
+/// terms and however they were grouped: across micro-batches, ranks, or a resumed run. It needs
+/// no agreement beforehand, at twice the bytes of `BlockExactSum`: the trainer uses it for the
+/// few values of its test losses, and `BlockExactSum` for the gradients.
 ///
 /// A value is held as two 64-bit limbs, `high * 2^-12 + low * 2^-64`, `low` in [0, 2^52):
 /// every float32 in [2^-40, 2^40) is represented exactly (its 24-bit mantissa fits), smaller

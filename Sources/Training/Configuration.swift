@@ -38,8 +38,9 @@ public struct TrainingConfiguration: Sendable, Equatable {
         try require(batchSize >= 1 && batchSize <= 65_536, "--batch-size must be between 1 and 65536 (got \(batchSize))")
         try require(microBatchSize >= 1 && microBatchSize <= 1024,
                     "--micro-batch-size must be between 1 and 1024 (got \(microBatchSize))")
-        try require((batchSize + microBatchSize - 1) / microBatchSize <= 2048,
-                    "--batch-size / --micro-batch-size must be at most 2048 micro-batches per step")
+        // Each micro-batch's gradient (352 KB) is held until the step's exact sum can take it.
+        try require((batchSize + microBatchSize - 1) / microBatchSize <= 256,
+                    "--batch-size / --micro-batch-size must be at most 256 micro-batches per step")
         try require(latentDimension >= 1 && latentDimension <= 4096, "--latent-dim must be between 1 and 4096 (got \(latentDimension))")
         try require(adam.learningRate.isFinite && adam.learningRate > 0,
                     "--learning-rate must be a positive number (got \(adam.learningRate))")

@@ -119,7 +119,14 @@ public final class Trainer {
             try metrics.truncate(after: state.epoch)
             try store.removeLeftovers()
         }
-        let workers = (0..<configuration.threads).map { _ in StepBuffers(model: model, microBatch: configuration.microBatchSize) }
+        // A worker holds each of its micro-batches' gradients until the step's exponents are
+        // agreed on: at most its share of a full batch.
+        let perRank = (MicroBatchPlan(images: configuration.batchSize, microBatchSize: configuration.microBatchSize).count
+            + communicator.size - 1) / communicator.size
+        let slots = max(1, (perRank + configuration.threads - 1) / configuration.threads)
+        let workers = (0..<configuration.threads).map { _ in
+            StepBuffers(model: model, microBatch: configuration.microBatchSize, gradientSlots: slots)
+        }
         while state.epoch < configuration.epochs {
             if try runEpoch(workers) == .stopped && state.epoch < configuration.epochs {
                 return .interrupted(step: state.step)
@@ -206,8 +213,9 @@ public final class Trainer {
         let parameterCount = model.layout.count
         let share = MicroBatchPlan(images: batch.count, microBatchSize: micro).share(rank: communicator.rank, of: communicator.size)
         let poisoned = faults.poisonsGradient(step: state.step + 1, rank: communicator.rank) ? share.first : nil
+        for worker in workers { worker.startStep() }
         state.parameters.withUnsafeBufferPointer { parameters in
-            Self.inParallel(workers, over: share, summing: \.sum) { b, microBatches in
+            Self.inParallel(workers, over: share) { b, microBatches in
                 for microBatch in microBatches {
                     let start = batch.startIndex + microBatch * micro
                     let end = min(start + micro, batch.endIndex)
@@ -217,46 +225,50 @@ public final class Trainer {
                         data.target(i, into: b.targets + j * VAE.outputPixels)
                         random.normals(.noise, item: UInt32(epoch), index: UInt64(i), count: latent, into: b.eps + j * latent)
                     }
-                    let sums = model.trainingStep(parameters: parameters.baseAddress!, gradients: b.gradients, inputs: b.inputs,
+                    let gradients = b.nextGradients()
+                    let sums = model.trainingStep(parameters: parameters.baseAddress!, gradients: gradients, inputs: b.inputs,
                                                   targets: b.targets, eps: b.eps, batch: end - start, lossScale: scale,
                                                   klWeight: configuration.klWeight, workspace: b.workspace)
                     // The losses ride along with the gradients, so one exact sum serves both.
-                    b.gradients[parameterCount] = Float(sums.reconstruction) * scale
-                    b.gradients[parameterCount + 1] = Float(sums.kl) * scale
-                    if microBatch == poisoned { b.gradients[0] = .nan }
-                    guard b.sum.add(b.gradients) else {
+                    gradients[parameterCount] = Float(sums.reconstruction) * scale
+                    gradients[parameterCount + 1] = Float(sums.kl) * scale
+                    if microBatch == poisoned { gradients[0] = .nan }
+                    guard b.sum.cover(gradients, exponents: &b.exponents) else {
                         b.failed = true
                         return
                     }
                 }
             }
         }
-        // Two marks ride along in the exact sum, so that every rank learns in the same step,
-        // without another collective, whether any rank failed or was asked to stop.
+        // One max over the ranks agrees on the exponents of the exact sum and carries two
+        // marks, so that every rank learns in the same step whether any rank failed or was
+        // asked to stop.
         let b = workers[0]
-        let failed = workers.contains(where: \.failed), stop = stopRequested()
-        _ = b.sum.add(failed ? 1 : 0, at: StepBuffers.failedMark(parameterCount))
-        _ = b.sum.add(stop ? 1 : 0, at: StepBuffers.stopMark(parameterCount))
+        var agreed = workers.dropFirst().reduce(b.exponents) { zip($0, $1.exponents).map { max($0, $1) } }
+        agreed += [workers.contains(where: \.failed) ? 1 : 0, stopRequested() ? 1 : 0]
         let reduceStart = ContinuousClock.now
-        try b.sum.withLimbs { try communicator.allReduceSum($0) }
+        try agreed.withUnsafeMutableBufferPointer { try communicator.allReduceMax($0) }
         allReduceTime += ContinuousClock.now - reduceStart
-        b.sum.total(into: b.total)
-        guard b.total[StepBuffers.failedMark(parameterCount)] == 0 else {
+        guard agreed[b.exponents.count] == 0 else {
             let kept = lastSavedStep.map { "step \($0)" } ?? "none saved by this run"
-            throw AgreedFailure("training diverged at step \(state.step + 1) (epoch \(state.epoch + 1)): a loss or gradient is not finite or exceeds \(ExactSum.limit); the step was not applied and the newest checkpoint (\(kept)) is kept; try a lower --learning-rate")
+            throw AgreedFailure("training diverged at step \(state.step + 1) (epoch \(state.epoch + 1)): a loss or gradient is not finite or exceeds 2^\(BlockExactSum.exponentLimit); the step was not applied and the newest checkpoint (\(kept)) is kept; try a lower --learning-rate")
         }
+        let stop = agreed[b.exponents.count + 1] > 0
+        let exponents = Array(agreed.prefix(b.exponents.count))
+        Self.inParallel(workers, over: 0..<workers.count) { worker, _ in worker.addHeldGradients(exponents: exponents) }
+        for worker in workers.dropFirst() { b.sum.add(worker.sum) }
+        let sumStart = ContinuousClock.now
+        try b.sum.withSums { try communicator.allReduceSum($0) }
+        allReduceTime += ContinuousClock.now - sumStart
+        b.sum.total(into: b.total, exponents: exponents)
         state.applyGradients(b.total)
-        return (Double(b.total[parameterCount]), Double(b.total[parameterCount + 1]),
-                b.total[StepBuffers.stopMark(parameterCount)] > 0)
+        return (Double(b.total[parameterCount]), Double(b.total[parameterCount + 1]), stop)
     }
 
     /// Deals `items` to the workers in contiguous runs and runs `body` on each worker's run
-    /// concurrently, each adding into its own exact sum `total`; then adds every worker's sum
-    /// into the first one's (integer addition: the order does not matter).
+    /// concurrently.
     private static func inParallel(_ workers: [StepBuffers], over items: Range<Int>,
-                                   summing total: ReferenceWritableKeyPath<StepBuffers, ExactSum>,
                                    _ body: (StepBuffers, Range<Int>) -> Void) {
-        for worker in workers { worker[keyPath: total].reset() }
         guard !items.isEmpty else { return }
         let plan = MicroBatchPlan(images: items.count, microBatchSize: 1)
         // Each worker's buffers are touched by its own thread only, and the parameters and the
@@ -269,7 +281,6 @@ public final class Trainer {
                 body(workers[w], (items.lowerBound + run.lowerBound)..<(items.lowerBound + run.upperBound))
             }
         }
-        for worker in workers.dropFirst() { workers[0][keyPath: total].add(worker[keyPath: total]) }
     }
 
     /// Mean losses over the first `testImages` test images with this epoch's parameters, the
@@ -280,9 +291,9 @@ public final class Trainer {
         let count = min(configuration.testImages, testData.count)
         let chunk = configuration.microBatchSize, testCount = count
         let plan = MicroBatchPlan(images: count, microBatchSize: chunk)
+        for worker in workers { worker.testLosses.reset() }
         state.parameters.withUnsafeBufferPointer { parameters in
-            Self.inParallel(workers, over: plan.share(rank: communicator.rank, of: communicator.size),
-                            summing: \.testLosses) { b, chunks in
+            Self.inParallel(workers, over: plan.share(rank: communicator.rank, of: communicator.size)) { b, chunks in
                 for index in chunks {
                     let start = index * chunk, end = min(start + chunk, testCount)
                     for (j, i) in (start..<end).enumerated() {
@@ -299,6 +310,7 @@ public final class Trainer {
                 }
             }
         }
+        for worker in workers.dropFirst() { workers[0].testLosses.add(worker.testLosses) }
         _ = workers[0].testLosses.add(workers.contains(where: \.failed) ? 1 : 0, at: 2)
         var totals: [Float] = [0, 0, 0]
         try workers[0].testLosses.withLimbs { try communicator.allReduceSum($0) }
@@ -334,35 +346,58 @@ public final class Trainer {
     }
 }
 
-/// What one worker thread reuses every step: a micro-batch's inputs, its workspace, and its
-/// share of the gradient sum.
+/// What one worker thread reuses every step: a micro-batch's inputs, its workspace, the
+/// gradients of its micro-batches (held until the step's exponents are agreed on), and its
+/// share of the exact sum.
 final class StepBuffers {
     let workspace: Workspace
     let inputs, targets, eps: UnsafeMutablePointer<Float>
-    /// A micro-batch's gradient followed by its two loss terms and two marks (failed, stop);
-    /// then their exact sum's total.
-    let gradients, total: UnsafeMutablePointer<Float>
-    var sum: ExactSum
+    /// Room for `gradientSlots` micro-batches' gradients, each followed by its two loss terms;
+    /// `held` of them are filled this step.
+    private let gradients: UnsafeMutablePointer<Float>
+    private let gradientSlots: Int
+    private var held = 0
+    /// The exact sum's total.
+    let total: UnsafeMutablePointer<Float>
+    var sum: BlockExactSum
+    /// The exponents that cover this worker's gradients this step.
+    var exponents: [Int64]
     /// Summed reconstruction and KL losses of the test images this worker scored, and a
     /// "failed" mark.
     var testLosses = ExactSum(count: 3)
     /// Set when a value could not be summed (not finite): the step must stop.
     var failed = false
 
-    init(model: VAE, microBatch: Int) {
+    init(model: VAE, microBatch: Int, gradientSlots: Int) {
         workspace = Workspace(capacity: microBatch, latentDimension: model.latentDimension)
         inputs = .allocate(capacity: microBatch * VAE.inputPixels)
         targets = .allocate(capacity: microBatch * VAE.outputPixels)
         eps = .allocate(capacity: microBatch * model.latentDimension)
-        let count = Self.failedMark(model.layout.count) + 2
-        gradients = .allocate(capacity: count)
-        gradients.initialize(repeating: 0, count: count)
-        total = .allocate(capacity: count)
-        sum = ExactSum(count: count)
+        // Each tensor is a block of the exact sum, and so is each loss term.
+        let count = model.layout.count
+        sum = BlockExactSum(blocks: model.layout.specs.map(\.range) + [count..<(count + 1), (count + 1)..<(count + 2)])
+        self.gradientSlots = gradientSlots
+        gradients = .allocate(capacity: gradientSlots * sum.count)
+        total = .allocate(capacity: sum.count)
+        exponents = sum.noExponents
     }
 
-    static func failedMark(_ parameterCount: Int) -> Int { parameterCount + 2 }
-    static func stopMark(_ parameterCount: Int) -> Int { parameterCount + 3 }
+    func startStep() {
+        held = 0
+        exponents = sum.noExponents
+        sum.reset()
+    }
+
+    /// The next micro-batch's gradient buffer.
+    func nextGradients() -> UnsafeMutablePointer<Float> {
+        precondition(held < gradientSlots, "more micro-batches than a worker holds")
+        held += 1
+        return gradients + (held - 1) * sum.count
+    }
+
+    func addHeldGradients(exponents: [Int64]) {
+        for slot in 0..<held { sum.add(gradients + slot * sum.count, exponents: exponents) }
+    }
 
     deinit {
         for buffer in [inputs, targets, eps, gradients, total] { buffer.deallocate() }

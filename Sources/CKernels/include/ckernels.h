@@ -13,6 +13,22 @@
 /// already be known finite and below 2^40 in magnitude.
 void vae_exact_sum_add(const float *values, int64_t *limbs, size_t count);
 
+// Block exact sums (BlockExactSum): one 64-bit integer a value, in units of 2^(exponent - 52)
+// for a block whose every term is below 2^exponent in magnitude.
+
+/// Returned by `vae_block_exponent` when a value is NaN or infinite.
+#define VAE_NOT_FINITE 1000
+
+/// The least e such that every value is below 2^e in magnitude (at least -125), or
+/// VAE_NOT_FINITE.
+int vae_block_exponent(const float *values, size_t count);
+
+/// Adds each value, floored to a whole number of units, into `sums` (wrapping).
+void vae_block_exact_add(const float *values, int64_t *sums, size_t count, int exponent);
+
+/// `totals[i] = sums[i]` units, rounded to float32.
+void vae_block_exact_total(const int64_t *sums, float *totals, size_t count, int exponent);
+
 // Direct kernels for the decoder's 3x3 transposed convolutions ("same" padding), written for
 // its shapes: no patch matrices, no scatter, bias and ReLU fused into the products.
 //
