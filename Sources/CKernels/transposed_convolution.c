@@ -110,11 +110,14 @@ KERNEL void vae_deconv2x_forward(const float *x, int batch, int height, int widt
                                  const float *kernel, const float *bias, int outputs, bool relu,
                                  float *packed, float *y) {
     const size_t panel = (size_t)inputs * outputs;
-    // [tap][output][input] -> [tap][input][output]: a tap's outputs become one contiguous row.
+    const int blocks = outputs / TILE_COLUMNS;
+    // [tap][output][input] -> [tap][16-output block][input][16]: a tile reads whole cache lines
+    // of one block's panel in order.
     for (int tap = 0; tap < 9; tap++)
         for (int o = 0; o < outputs; o++)
             for (int i = 0; i < inputs; i++)
-                packed[tap * panel + (size_t)i * outputs + o] = kernel[tap * panel + (size_t)o * inputs + i];
+                packed[((size_t)(tap * blocks + o / TILE_COLUMNS) * inputs + i) * TILE_COLUMNS + o % TILE_COLUMNS] =
+                    kernel[tap * panel + (size_t)o * inputs + i];
     const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs;
     const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
     const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
@@ -133,7 +136,6 @@ KERNEL void vae_deconv2x_forward(const float *x, int batch, int height, int widt
                         taps++;
                     }
                 }
-                const float *b[4];
                 for (int p0 = 0; p0 < positions; p0 += TILE_ROWS) {
                     const int rows = min_int(TILE_ROWS, positions - p0);
                     const float *a[4][TILE_ROWS];
@@ -144,10 +146,14 @@ KERNEL void vae_deconv2x_forward(const float *x, int batch, int height, int widt
                             a[t][r] = xg + (m - rowShift[t] + 1) * inRow + (q - columnShift[t] + 1) * inputs;
                         c[r] = yg + (2 * m + py + 1) * outRow + (2 * q + px + 1) * outputs;
                     }
-                    for (int o0 = 0; o0 < outputs; o0 += TILE_COLUMNS) {
-                        for (int t = 0; t < taps; t++) b[t] = packed + tapIndex[t] * panel + o0;
+                    // The tile's input rows stay in L1 while every block of outputs uses them.
+                    for (int block = 0; block < blocks; block++) {
+                        const int o0 = block * TILE_COLUMNS;
+                        const float *b[4];
+                        for (int t = 0; t < taps; t++)
+                            b[t] = packed + (size_t)(tapIndex[t] * blocks + block) * inputs * TILE_COLUMNS;
                         float out[TILE_ROWS][TILE_COLUMNS];
-                        tile_product_rows(rows, taps, a, b, inputs, outputs, out);
+                        tile_product_rows(rows, taps, a, b, inputs, TILE_COLUMNS, out);
                         for (int r = 0; r < rows; r++) {
                             for (int j = 0; j < TILE_COLUMNS; j++) {
                                 const float value = out[r][j] + bias[o0 + j];
@@ -162,14 +168,23 @@ KERNEL void vae_deconv2x_forward(const float *x, int batch, int height, int widt
 }
 
 KERNEL void vae_deconv2x_backward(const float *dy, const float *x, int batch, int height, int width, int inputs,
-                                  int outputs, const float *kernel, float *packedGradient,
+                                  int outputs, const float *kernel, float *scratch,
                                   float *kernelGradient, float *biasGradient, float *dx, bool dxIsGrid) {
     const size_t panel = (size_t)inputs * outputs;
+    const int blocks = inputs / TILE_COLUMNS;
     const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs;
     const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
     const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
     const int positions = height * width;
+    // The kernel gradient as [tap][input][output], summed here and added in Keras's layout at
+    // the end; the kernel as [tap][16-input block][output][16], for the input gradient.
+    float *packedGradient = scratch, *packed = scratch + 9 * panel;
     memset(packedGradient, 0, sizeof(float) * 9 * panel);
+    for (int tap = 0; tap < 9; tap++)
+        for (int o = 0; o < outputs; o++)
+            for (int i = 0; i < inputs; i++)
+                packed[((size_t)(tap * blocks + i / TILE_COLUMNS) * outputs + o) * TILE_COLUMNS + i % TILE_COLUMNS] =
+                    kernel[tap * panel + (size_t)o * inputs + i];
     for (int n = 0; n < batch; n++) {
         const float *xg = x + n * inGrid, *dyg = dy + n * outGrid;
 
@@ -179,23 +194,27 @@ KERNEL void vae_deconv2x_backward(const float *dy, const float *x, int batch, in
                 for (int o = 0; o < outputs; o++) biasGradient[o] += g[o];
             }
 
-        // Kernel, as [tap][input][output]: x at (iy, ix) times dy at (2iy + ky, 2ix + kx).
-        for (int ky = 0; ky < 3; ky++) {
-            for (int kx = 0; kx < 3; kx++) {
-                float *g = packedGradient + (ky * 3 + kx) * panel;
-                const float *dyTap = dyg + (ky + 1) * outRow + (kx + 1) * outputs;
-                const float *xFirst = xg + inRow + inputs;
-                for (int i0 = 0; i0 < inputs; i0 += TILE_ROWS) {
-                    const int rows = min_int(TILE_ROWS, inputs - i0);
-                    for (int o0 = 0; o0 < outputs; o0 += TILE_COLUMNS)
-                        outer_sum_rows(rows, xFirst + i0, inputs, inRow, dyTap + o0, 2 * outputs, 2 * outRow,
-                                       height, width, g + (size_t)i0 * outputs + o0, outputs);
+        // Kernel: x at (iy, ix) times dy at (2iy + ky, 2ix + kx), two input rows at a time so
+        // that their x and dy stay in L1 while every tap and tile walks them.
+        for (int iy0 = 0; iy0 < height; iy0 += 2) {
+            const int band = min_int(2, height - iy0);
+            for (int ky = 0; ky < 3; ky++) {
+                for (int kx = 0; kx < 3; kx++) {
+                    float *g = packedGradient + (ky * 3 + kx) * panel;
+                    const float *dyTap = dyg + (2 * iy0 + ky + 1) * outRow + (kx + 1) * outputs;
+                    const float *xFirst = xg + (iy0 + 1) * inRow + inputs;
+                    for (int i0 = 0; i0 < inputs; i0 += TILE_ROWS) {
+                        const int rows = min_int(TILE_ROWS, inputs - i0);
+                        for (int o0 = 0; o0 < outputs; o0 += TILE_COLUMNS)
+                            outer_sum_rows(rows, xFirst + i0, inputs, inRow, dyTap + o0, 2 * outputs, 2 * outRow,
+                                           band, width, g + (size_t)i0 * outputs + o0, outputs);
+                    }
                 }
             }
         }
 
         // Input: dx(iy, ix) = sum over taps of dy(2iy + ky, 2ix + kx) . kernel[tap], a stride-2
-        // convolution; kernel[tap] is [output][input], so its rows are already contiguous.
+        // convolution.
         if (!dx) continue;
         float *dxImage = dx + n * (dxIsGrid ? inGrid : (size_t)positions * inputs);
         const int dxRow = dxIsGrid ? inRow : width * inputs, dxFirst = dxIsGrid ? inRow + inputs : 0;
@@ -211,11 +230,13 @@ KERNEL void vae_deconv2x_backward(const float *dy, const float *x, int batch, in
                 mask[r] = xg + (m + 1) * inRow + (q + 1) * inputs;
                 c[r] = dxImage + dxFirst + m * dxRow + q * inputs;
             }
-            for (int i0 = 0; i0 < inputs; i0 += TILE_COLUMNS) {
+            // The tile's dy rows stay in L1 while every block of inputs uses them.
+            for (int block = 0; block < blocks; block++) {
+                const int i0 = block * TILE_COLUMNS;
                 const float *b[9];
-                for (int tap = 0; tap < 9; tap++) b[tap] = kernel + tap * panel + i0;
+                for (int tap = 0; tap < 9; tap++) b[tap] = packed + (size_t)(tap * blocks + block) * outputs * TILE_COLUMNS;
                 float out[TILE_ROWS][TILE_COLUMNS];
-                tile_product_rows(rows, 9, a, b, outputs, inputs, out);
+                tile_product_rows(rows, 9, a, b, outputs, TILE_COLUMNS, out);
                 for (int r = 0; r < rows; r++)
                     for (int j = 0; j < TILE_COLUMNS; j++)
                         c[r][i0 + j] = mask[r][i0 + j] > 0 ? out[r][j] : 0;

@@ -90,7 +90,7 @@ public struct GridShape: Sendable, Equatable {
 /// relu fused, no patch matrix.
 public enum UpsamplingConvTranspose2D {
     /// Floats of the scratch that `forward` and `backward` need.
-    public static func scratchCount(inputs: Int, outputs: Int) -> Int { 9 * inputs * outputs }
+    public static func scratchCount(inputs: Int, outputs: Int) -> Int { 18 * inputs * outputs }
 
     public static func outputShape(_ input: GridShape, outputs: Int) -> GridShape {
         GridShape(height: 2 * input.height, width: 2 * input.width, channels: outputs)

@@ -51,7 +51,7 @@ void vae_grids_from_images(const float *images, int batch, int height, int width
 
 /// Stride 2: H x W x inputs -> 2H x 2W x outputs; TensorFlow's "same" drops the last row and
 /// column of the full transposed convolution. `outputs` must be a multiple of 16; `packed`
-/// is scratch of 9 * inputs * outputs floats.
+/// is scratch of at least 9 * inputs * outputs floats.
 void vae_deconv2x_forward(const float *x, int batch, int height, int width, int inputs,
                           const float *kernel, const float *bias, int outputs, bool relu,
                           float *packed, float *y);
@@ -60,9 +60,9 @@ void vae_deconv2x_forward(const float *x, int batch, int height, int width, int 
 /// the layer's own activation. `x`: the forward's input grids, which are ReLU outputs, so the
 /// input gradient is masked where they are zero. `dx` (may be NULL) gets grids when
 /// `dxIsGrid`, plain H x W x inputs images otherwise. `inputs` must be a multiple of 16;
-/// `packedGradient` is scratch of 9 * inputs * outputs floats.
+/// `scratch` holds 18 * inputs * outputs floats.
 void vae_deconv2x_backward(const float *dy, const float *x, int batch, int height, int width, int inputs,
-                           int outputs, const float *kernel, float *packedGradient,
+                           int outputs, const float *kernel, float *scratch,
                            float *kernelGradient, float *biasGradient, float *dx, bool dxIsGrid);
 
 /// Stride 1, one output channel: H x W x inputs grids -> plain H x W images (no activation).
