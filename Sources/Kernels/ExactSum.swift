@@ -46,9 +46,9 @@ public struct ExactSum: Sendable {
         return true
     }
 
-    /// Adds one value at `index` only: a mark that rides along with the sum (the trainer's
-    /// "stop" and "failed" flags), so that the same collective carries it. At most one such
-    /// value per index and rank, so the term limit still holds.
+    /// Adds one value at `index` only: a mark that rides along with the sum (test scoring's
+    /// "failed" flag), so that the same collective carries it. At most one such value per
+    /// index and rank, so the term limit still holds.
     public mutating func add(_ value: Float, at index: Int) -> Bool {
         guard abs(value) < ExactSum.limit else { return false }
         var value = value

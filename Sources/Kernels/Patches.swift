@@ -1,9 +1,10 @@
 /// How a 3x3 convolution window maps positions of a small grid onto a large one.
 ///
 /// A convolution reads the large grid (its input) at `y*stride + ky - pad` for each output
-/// position `y` of the small grid; a transposed convolution writes the large grid (its output)
-/// at the same place for each input position. So both layers use one geometry and two loops:
-/// `gather` (large grid -> patch matrix) and `scatterAdd` (patch matrix -> large grid).
+/// position `y` of the small grid: `gather` copies those windows into a patch matrix for the
+/// forward product, and `scatterAdd` adds patch gradients back into the large grid for the
+/// input gradient. (The encoder's convolutions use it; the decoder's transposed convolutions
+/// have direct kernels in CKernels.)
 /// The patch matrix has one row per small-grid position and `9 * channels` columns ordered
 /// (ky, kx, channel), which is the order of Keras's kernel layouts.
 public struct PatchGeometry: Sendable, Equatable {
