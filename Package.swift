@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Media", dependencies: ["CPNG", "CGIF"]),
         .target(name: "Evaluation", dependencies: ["Dataset"]),
         .target(name: "MPIShim", dependencies: ["CMPI"]),
-        .target(name: "Distributed", dependencies: ["MPIShim"]),
+        .target(name: "Distributed", dependencies: ["MPIShim", "Kernels"]),
         .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint", "Distributed"]),
         .executableTarget(name: "VAECommand", dependencies: [
             "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed",
@@ -54,6 +54,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Dataset", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset"]),

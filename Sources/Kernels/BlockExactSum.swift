@@ -1,14 +1,14 @@
 import CKernels
 
-/// An exact, order-independent sum of float32 vectors in one 64-bit integer a value: half the
-/// bytes of `ExactSum`, which is what a step's all-reduce moves between machines.
+/// An exact, order-independent sum of float32 vectors in one 64-bit integer a value: the
+/// encoding `ExactAllReduce` (in Distributed) moves between machines.
 ///
 /// The vector is cut into blocks (the model's tensors). In each block every term is written as
 /// a whole number of one unit, `2^(e - 52)`, where every term of the whole sum is below `2^e` in
 /// magnitude: so the terms' exponents are agreed on first (`cover`, then an element-wise max
 /// across ranks), and only then are terms converted and added. A term's conversion is a pure
 /// function of the term and the agreed exponent, and integers add associatively, so the total
-/// is the same bits whatever the order and grouping of the terms, as with `ExactSum`. A term
+/// is the same bits whatever the order and grouping of the terms. A term
 /// keeps its bits down to 2^-52 of its block's largest term (float32 carries 2^-24 of its own).
 /// Up to 2^11 terms.
 public struct BlockExactSum: Sendable {

@@ -119,14 +119,7 @@ public final class Trainer {
             try metrics.truncate(after: state.epoch)
             try store.removeLeftovers()
         }
-        // A worker holds each of its micro-batches' gradients until the step's exponents are
-        // agreed on: at most its share of a full batch.
-        let perRank = (MicroBatchPlan(images: configuration.batchSize, microBatchSize: configuration.microBatchSize).count
-            + communicator.size - 1) / communicator.size
-        let slots = max(1, (perRank + configuration.threads - 1) / configuration.threads)
-        let workers = (0..<configuration.threads).map { _ in
-            StepBuffers(model: model, microBatch: configuration.microBatchSize, gradientSlots: slots)
-        }
+        let workers = Workers(self)
         while state.epoch < configuration.epochs {
             if try runEpoch(workers) == .stopped && state.epoch < configuration.epochs {
                 return .interrupted(step: state.step)
@@ -135,19 +128,44 @@ public final class Trainer {
         return .completed
     }
 
+    /// What the threads of this rank reuse every step: a thread's inputs and workspace, and its
+    /// part of the exact sums of the gradients and of the test losses.
+    private struct Workers {
+        let buffers: [StepBuffers]
+        let gradients: ExactAllReduce<LossTerm>
+        let testLosses: ExactAllReduce<LossTerm>
+
+        init(_ trainer: Trainer) {
+            let c = trainer.configuration, model = trainer.model, communicator = trainer.communicator
+            buffers = (0..<c.threads).map { _ in StepBuffers(model: model, microBatch: c.microBatchSize) }
+            /// The most of `items` one thread of this rank computes.
+            func perThread(_ items: Int) -> Int {
+                let perRank = (items + communicator.size - 1) / communicator.size
+                return max(1, (perRank + c.threads - 1) / c.threads)
+            }
+            // A thread holds each of its micro-batches' gradients until the step's exponents
+            // are agreed on: at most its share of a full batch. Each tensor is a block.
+            let microBatches = MicroBatchPlan(images: c.batchSize, microBatchSize: c.microBatchSize).count
+            gradients = ExactAllReduce(blocks: model.layout.specs.map(\.range), parts: c.threads,
+                                       termsPerPart: perThread(microBatches), communicator: communicator)
+            let chunks = (c.testImages + c.microBatchSize - 1) / c.microBatchSize
+            testLosses = ExactAllReduce(blocks: [], parts: c.threads, termsPerPart: perThread(chunks), communicator: communicator)
+        }
+    }
+
     private enum EpochEnd { case finished, stopped }
 
-    private func runEpoch(_ workers: [StepBuffers]) throws -> EpochEnd {
+    private func runEpoch(_ workers: Workers) throws -> EpochEnd {
         let batchSize = configuration.batchSize
         let order = Philox(seed: configuration.seed).permutation(count: imageCount, epoch: state.epoch)
         let started = ContinuousClock.now
+        let collectiveTimeBefore = workers.gradients.collectiveTime
         var imagesThisSession = 0
-        var allReduceTime = Duration.zero
         var stop = false
         while state.stepInEpoch < stepsPerEpoch {
             let first = state.stepInEpoch * batchSize
             let batch = order[first..<min(first + batchSize, imageCount)]
-            let (reconstruction, kl, stopAfterThisStep) = try trainStep(on: batch, workers, allReduceTime: &allReduceTime)
+            let (reconstruction, kl, stopAfterThisStep) = try trainStep(on: batch, workers)
             stop = stopAfterThisStep
             state.epochTotals.reconstruction += reconstruction
             state.epochTotals.kl += kl
@@ -173,12 +191,13 @@ public final class Trainer {
                 try saveCheckpoint()
             }
         }
-        try finishEpoch(workers, started: started, images: imagesThisSession, allReduceTime: allReduceTime)
+        try finishEpoch(workers, started: started, images: imagesThisSession,
+                        allReduceTime: workers.gradients.collectiveTime - collectiveTimeBefore)
         return stop ? .stopped : .finished
     }
 
     /// Scores the test images, writes the epoch's metrics line and saves its checkpoint.
-    private func finishEpoch(_ workers: [StepBuffers], started: ContinuousClock.Instant, images imagesThisSession: Int,
+    private func finishEpoch(_ workers: Workers, started: ContinuousClock.Instant, images imagesThisSession: Int,
                              allReduceTime: Duration) throws {
         let seconds = (ContinuousClock.now - started).seconds
         let totals = state.epochTotals
@@ -205,17 +224,17 @@ public final class Trainer {
     /// contiguous share of them (split again between its threads), and their gradients meet in an
     /// exact integer sum. So every rank ends with the same total whatever the world size or the
     /// thread count, and bit for bit what one process with one thread gets.
-    private func trainStep(on batch: ArraySlice<Int32>, _ workers: [StepBuffers],
-                           allReduceTime: inout Duration) throws -> (Double, Double, stop: Bool) {
+    private func trainStep(on batch: ArraySlice<Int32>, _ workers: Workers) throws -> (Double, Double, stop: Bool) {
         let latent = model.latentDimension, epoch = state.epoch, micro = configuration.microBatchSize
         let random = Philox(seed: configuration.seed)
         let scale = 1 / Float(batch.count)
-        let parameterCount = model.layout.count
         let share = MicroBatchPlan(images: batch.count, microBatchSize: micro).share(rank: communicator.rank, of: communicator.size)
         let poisoned = faults.poisonsGradient(step: state.step + 1, rank: communicator.rank) ? share.first : nil
-        for worker in workers { worker.startStep() }
+        let sum = workers.gradients
+        sum.start()
         state.parameters.withUnsafeBufferPointer { parameters in
-            Self.inParallel(workers, over: share) { b, microBatches in
+            Self.inParallel(workers.buffers.count, over: share) { w, microBatches in
+                let b = workers.buffers[w], part = sum.parts[w]
                 for microBatch in microBatches {
                     let start = batch.startIndex + microBatch * micro
                     let end = min(start + micro, batch.endIndex)
@@ -225,60 +244,39 @@ public final class Trainer {
                         data.target(i, into: b.targets + j * VAE.outputPixels)
                         random.normals(.noise, item: UInt32(epoch), index: UInt64(i), count: latent, into: b.eps + j * latent)
                     }
-                    let gradients = b.nextGradients()
-                    let sums = model.trainingStep(parameters: parameters.baseAddress!, gradients: gradients, inputs: b.inputs,
+                    let term = part.nextTerm()
+                    let sums = model.trainingStep(parameters: parameters.baseAddress!, gradients: term.values, inputs: b.inputs,
                                                   targets: b.targets, eps: b.eps, batch: end - start, lossScale: scale,
                                                   klWeight: configuration.klWeight, workspace: b.workspace)
                     // The losses ride along with the gradients, so one exact sum serves both.
-                    gradients[parameterCount] = Float(sums.reconstruction) * scale
-                    gradients[parameterCount + 1] = Float(sums.kl) * scale
-                    if microBatch == poisoned { gradients[0] = .nan }
-                    guard b.sum.cover(gradients, exponents: &b.exponents) else {
-                        b.failed = true
-                        return
-                    }
+                    term[.reconstruction] = Float(sums.reconstruction) * scale
+                    term[.kl] = Float(sums.kl) * scale
+                    if microBatch == poisoned { term.values[0] = .nan }
+                    guard part.add(term) else { return }
                 }
             }
         }
-        // One max over the ranks agrees on the exponents of the exact sum and carries two
-        // marks, so that every rank learns in the same step whether any rank failed or was
-        // asked to stop.
-        let b = workers[0]
-        var agreed = workers.dropFirst().reduce(b.exponents) { zip($0, $1.exponents).map { max($0, $1) } }
-        agreed += [workers.contains(where: \.failed) ? 1 : 0, stopRequested() ? 1 : 0]
-        let reduceStart = ContinuousClock.now
-        try agreed.withUnsafeMutableBufferPointer { try communicator.allReduceMax($0) }
-        allReduceTime += ContinuousClock.now - reduceStart
-        guard agreed[b.exponents.count] == 0 else {
+        let marks = try sum.reduce(marks: stopRequested() ? .stop : [])
+        guard !marks.contains(.failed) else {
             let kept = lastSavedStep.map { "step \($0)" } ?? "none saved by this run"
             throw AgreedFailure("training diverged at step \(state.step + 1) (epoch \(state.epoch + 1)): a loss or gradient is not finite or exceeds 2^\(BlockExactSum.exponentLimit); the step was not applied and the newest checkpoint (\(kept)) is kept; try a lower --learning-rate")
         }
-        let stop = agreed[b.exponents.count + 1] > 0
-        let exponents = Array(agreed.prefix(b.exponents.count))
-        Self.inParallel(workers, over: 0..<workers.count) { worker, _ in worker.addHeldGradients(exponents: exponents) }
-        for worker in workers.dropFirst() { b.sum.add(worker.sum) }
-        let sumStart = ContinuousClock.now
-        try b.sum.withSums { try communicator.allReduceSum($0) }
-        allReduceTime += ContinuousClock.now - sumStart
-        b.sum.total(into: b.total, exponents: exponents)
-        state.applyGradients(b.total)
-        return (Double(b.total[parameterCount]), Double(b.total[parameterCount + 1]), stop)
+        state.applyGradients(sum.total)
+        return (Double(sum.total(.reconstruction)), Double(sum.total(.kl)), marks.contains(.stop))
     }
 
-    /// Deals `items` to the workers in contiguous runs and runs `body` on each worker's run
-    /// concurrently.
-    private static func inParallel(_ workers: [StepBuffers], over items: Range<Int>,
-                                   _ body: (StepBuffers, Range<Int>) -> Void) {
+    /// Deals `items` to `threads` threads in contiguous runs and runs `body` on each thread's
+    /// run concurrently, with the thread's index.
+    private static func inParallel(_ threads: Int, over items: Range<Int>, _ body: (Int, Range<Int>) -> Void) {
         guard !items.isEmpty else { return }
         let plan = MicroBatchPlan(images: items.count, microBatchSize: 1)
-        // Each worker's buffers are touched by its own thread only, and the parameters and the
+        // Each thread's buffers are touched by that thread only, and the parameters and the
         // data are only read while the threads run: nothing is shared mutably.
-        nonisolated(unsafe) let workers = workers
         withoutActuallyEscaping(body) { body in
             nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: workers.count) { w in
-                let run = plan.share(rank: w, of: workers.count)
-                body(workers[w], (items.lowerBound + run.lowerBound)..<(items.lowerBound + run.upperBound))
+            DispatchQueue.concurrentPerform(iterations: threads) { w in
+                let run = plan.share(rank: w, of: threads)
+                body(w, (items.lowerBound + run.lowerBound)..<(items.lowerBound + run.upperBound))
             }
         }
     }
@@ -286,37 +284,35 @@ public final class Trainer {
     /// Mean losses over the first `testImages` test images with this epoch's parameters, the
     /// work shared between ranks in fixed chunks and summed exactly (as gradients are), so the
     /// figures too are the same at every world size. Decodes z_mean, as evaluation does.
-    private func scoreTestImages(_ workers: [StepBuffers]) throws -> TestLosses? {
+    private func scoreTestImages(_ workers: Workers) throws -> TestLosses? {
         guard let testData, configuration.testImages > 0 else { return nil }
         let count = min(configuration.testImages, testData.count)
-        let chunk = configuration.microBatchSize, testCount = count
+        let chunk = configuration.microBatchSize
         let plan = MicroBatchPlan(images: count, microBatchSize: chunk)
-        for worker in workers { worker.testLosses.reset() }
+        let sum = workers.testLosses
+        sum.start()
         state.parameters.withUnsafeBufferPointer { parameters in
-            Self.inParallel(workers, over: plan.share(rank: communicator.rank, of: communicator.size)) { b, chunks in
+            Self.inParallel(workers.buffers.count, over: plan.share(rank: communicator.rank, of: communicator.size)) { w, chunks in
+                let b = workers.buffers[w], part = sum.parts[w]
                 for index in chunks {
-                    let start = index * chunk, end = min(start + chunk, testCount)
+                    let start = index * chunk, end = min(start + chunk, count)
                     for (j, i) in (start..<end).enumerated() {
                         testData.lowResolution(i, into: b.inputs + j * VAE.inputPixels)
                         testData.target(i, into: b.targets + j * VAE.outputPixels)
                     }
                     let losses = model.evaluate(parameters: parameters.baseAddress!, inputs: b.inputs, targets: b.targets,
                                                 batch: end - start, workspace: b.workspace, reconstruction: nil)
-                    let sums = [Float(losses.reconstruction), Float(losses.kl), 0]
-                    guard b.testLosses.add(sums) else {
-                        b.failed = true
-                        return
-                    }
+                    let term = part.nextTerm()
+                    term[.reconstruction] = Float(losses.reconstruction)
+                    term[.kl] = Float(losses.kl)
+                    guard part.add(term) else { return }
                 }
             }
         }
-        for worker in workers.dropFirst() { workers[0].testLosses.add(worker.testLosses) }
-        _ = workers[0].testLosses.add(workers.contains(where: \.failed) ? 1 : 0, at: 2)
-        var totals: [Float] = [0, 0, 0]
-        try workers[0].testLosses.withLimbs { try communicator.allReduceSum($0) }
-        workers[0].testLosses.total(into: &totals)
-        guard totals[2] == 0 else { throw AgreedFailure("test losses are not finite after epoch \(state.epoch + 1)") }
-        let reconstruction = Double(totals[0]) / Double(count), kl = Double(totals[1]) / Double(count)
+        guard try !sum.reduce(marks: []).contains(.failed) else {
+            throw AgreedFailure("test losses are not finite after epoch \(state.epoch + 1)")
+        }
+        let reconstruction = Double(sum.total(.reconstruction)) / Double(count), kl = Double(sum.total(.kl)) / Double(count)
         return TestLosses(loss: objective(reconstruction, kl), reconstructionLoss: reconstruction, klLoss: kl, images: count)
     }
 
@@ -346,61 +342,25 @@ public final class Trainer {
     }
 }
 
-/// What one worker thread reuses every step: a micro-batch's inputs, its workspace, the
-/// gradients of its micro-batches (held until the step's exponents are agreed on), and its
-/// share of the exact sum.
+/// The two terms of the loss: summed with each step's gradients, and over the test images.
+enum LossTerm: Int, CaseIterable {
+    case reconstruction, kl
+}
+
+/// What one worker thread reuses every step: a micro-batch's inputs and its workspace.
 final class StepBuffers {
     let workspace: Workspace
     let inputs, targets, eps: UnsafeMutablePointer<Float>
-    /// Room for `gradientSlots` micro-batches' gradients, each followed by its two loss terms;
-    /// `held` of them are filled this step.
-    private let gradients: UnsafeMutablePointer<Float>
-    private let gradientSlots: Int
-    private var held = 0
-    /// The exact sum's total.
-    let total: UnsafeMutablePointer<Float>
-    var sum: BlockExactSum
-    /// The exponents that cover this worker's gradients this step.
-    var exponents: [Int64]
-    /// Summed reconstruction and KL losses of the test images this worker scored, and a
-    /// "failed" mark.
-    var testLosses = ExactSum(count: 3)
-    /// Set when a value could not be summed (not finite): the step must stop.
-    var failed = false
 
-    init(model: VAE, microBatch: Int, gradientSlots: Int) {
+    init(model: VAE, microBatch: Int) {
         workspace = Workspace(capacity: microBatch, latentDimension: model.latentDimension)
         inputs = .allocate(capacity: microBatch * VAE.inputPixels)
         targets = .allocate(capacity: microBatch * VAE.outputPixels)
         eps = .allocate(capacity: microBatch * model.latentDimension)
-        // Each tensor is a block of the exact sum, and so is each loss term.
-        let count = model.layout.count
-        sum = BlockExactSum(blocks: model.layout.specs.map(\.range) + [count..<(count + 1), (count + 1)..<(count + 2)])
-        self.gradientSlots = gradientSlots
-        gradients = .allocate(capacity: gradientSlots * sum.count)
-        total = .allocate(capacity: sum.count)
-        exponents = sum.noExponents
-    }
-
-    func startStep() {
-        held = 0
-        exponents = sum.noExponents
-        sum.reset()
-    }
-
-    /// The next micro-batch's gradient buffer.
-    func nextGradients() -> UnsafeMutablePointer<Float> {
-        precondition(held < gradientSlots, "more micro-batches than a worker holds")
-        held += 1
-        return gradients + (held - 1) * sum.count
-    }
-
-    func addHeldGradients(exponents: [Int64]) {
-        for slot in 0..<held { sum.add(gradients + slot * sum.count, exponents: exponents) }
     }
 
     deinit {
-        for buffer in [inputs, targets, eps, gradients, total] { buffer.deallocate() }
+        for buffer in [inputs, targets, eps] { buffer.deallocate() }
     }
 }
 

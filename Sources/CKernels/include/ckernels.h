@@ -8,11 +8,6 @@
 // Kernels written by hand in C, where Swift's code generation falls short: SIMD tiles with
 // runtime dispatch to AVX2, and integer conversions without trapping checks.
 
-/// Adds `count` floats into exact fixed-point limbs (ExactSum's encoding: for each value, a
-/// high limb in units of 2^-12 and a low limb in units of 2^-64, interleaved). Every value must
-/// already be known finite and below 2^40 in magnitude.
-void vae_exact_sum_add(const float *values, int64_t *limbs, size_t count);
-
 // Block exact sums (BlockExactSum): one 64-bit integer a value, in units of 2^(exponent - 52)
 // for a block whose every term is below 2^exponent in magnitude.
 

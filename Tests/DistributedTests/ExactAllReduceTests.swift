@@ -1,0 +1,172 @@
+import Distributed
+import Foundation
+import Testing
+import TestSupport
+
+/// The exact all-reduce must give every rank the same total, with the same bits at any world
+/// size and thread count, and the float32 rounding of the true sum; its marks must reach every
+/// rank. Ranks here are threads of this process, meeting in `ThreadGroup`'s collectives.
+struct ExactAllReduceTests {
+    enum Extra: Int, CaseIterable { case first, second }
+
+    /// Two blocks of different scales, then the two extra values.
+    static let blocks = [0..<50, 50..<53]
+
+    /// Terms with signs mixed, spread over 20 binades below a per-block scale.
+    static func terms(_ count: Int, seed: UInt64) -> [[Float]] {
+        var rng = SplitMix64(state: seed)
+        let scales = [-3, 9, 2, -20]
+        let widths = [50, 3, 1, 1]
+        return (0..<count).map { _ in
+            zip(scales, widths).flatMap { scale, width in
+                (0..<width).map { _ in
+                    Float(sign: Bool.random(using: &rng) ? .minus : .plus, exponent: scale - Int.random(in: 0...20, using: &rng),
+                          significand: Float.random(in: 1..<2, using: &rng))
+                }
+            }
+        }
+    }
+
+    /// Sums `terms` over `ranks` ranks of `threads` threads each, terms dealt in contiguous
+    /// runs; `marks(rank)` is what each rank brings. Returns every rank's total and marks.
+    static func reduce(_ terms: [[Float]], ranks: Int, threads: Int,
+                       marks: @escaping @Sendable (Int) -> ExactAllReduceMarks = { _ in [] })
+        -> [(total: [Float], marks: ExactAllReduceMarks)] {
+        let group = ThreadGroup(size: ranks)
+        return group.run { communicator in
+            let sum = ExactAllReduce<Extra>(blocks: blocks, parts: threads, termsPerPart: terms.count, communicator: communicator)
+            sum.start()
+            let rankTerms = runs(terms.indices, parts: ranks)[communicator.rank]
+            for (part, run) in zip(sum.parts, runs(rankTerms, parts: threads)) {
+                for t in run {
+                    let term = part.nextTerm()
+                    term.values.update(from: terms[t], count: blocks.last!.upperBound)
+                    term[.first] = terms[t][53]
+                    term[.second] = terms[t][54]
+                    guard part.add(term) else { break }
+                }
+            }
+            let agreed = try sum.reduce(marks: marks(communicator.rank))
+            #expect(sum.total(.second) == sum.total[54])
+            return (Array(UnsafeBufferPointer(start: sum.total, count: sum.count)), agreed)
+        }
+    }
+
+    static func runs(_ items: Range<Int>, parts: Int) -> [Range<Int>] {
+        (0..<parts).map { p in (items.lowerBound + p * items.count / parts)..<(items.lowerBound + (p + 1) * items.count / parts) }
+    }
+
+    @Test func sameBitsAtAnyWorldSizeAndThreadCountAndTheRoundedSum() throws {
+        let terms = Self.terms(24, seed: 3)
+        let single = try #require(Self.reduce(terms, ranks: 1, threads: 1).first)
+        #expect(single.marks.isEmpty)
+        for (ranks, threads) in [(2, 1), (3, 2), (1, 3), (5, 1)] {
+            for (rank, result) in Self.reduce(terms, ranks: ranks, threads: threads).enumerated() {
+                #expect(result.total.map(\.bitPattern) == single.total.map(\.bitPattern), "\(ranks) ranks x \(threads) threads, rank \(rank)")
+                #expect(result.marks.isEmpty)
+            }
+        }
+        // Every term is within 2^21 of its block's largest, so none loses a bit: the total is the
+        // float64 sum (itself exact to well under a float32 rounding) rounded once.
+        for j in 0..<single.total.count {
+            let exact = terms.reduce(0.0) { $0 + Double($1[j]) }
+            #expect(abs(Double(single.total[j]) - exact) <= Double(abs(Float(exact)).ulp), "value \(j)")
+        }
+    }
+
+    @Test func aStopOnOneRankReachesEveryRank() {
+        let terms = Self.terms(6, seed: 4)
+        let results = Self.reduce(terms, ranks: 3, threads: 1, marks: { $0 == 2 ? .stop : [] })
+        #expect(results.map(\.marks) == [.stop, .stop, .stop])
+        let plain = Self.reduce(terms, ranks: 3, threads: 1)
+        #expect(results.map { $0.total.map(\.bitPattern) } == plain.map { $0.total.map(\.bitPattern) }, "a stop still sums")
+    }
+
+    @Test func aValueThatCannotBeSummedFailsEveryRank() {
+        for bad: Float in [.nan, .infinity, 0x1p40] {
+            var terms = Self.terms(6, seed: 5)
+            terms[5][54] = bad   // an extra value of the last rank's last term
+            let results = Self.reduce(terms, ranks: 3, threads: 2)
+            #expect(results.map { $0.marks.contains(.failed) } == [true, true, true], "\(bad)")
+        }
+        let marked = Self.reduce(Self.terms(6, seed: 5), ranks: 2, threads: 1, marks: { $0 == 0 ? .failed : [] })
+        #expect(marked.map(\.marks) == [.failed, .failed])
+    }
+
+    @Test func noBlocksOnlyExtras() throws {
+        let group = ThreadGroup(size: 2)
+        let totals = group.run { communicator throws -> [Float] in
+            let sum = ExactAllReduce<Extra>(blocks: [], parts: 1, termsPerPart: 2, communicator: communicator)
+            sum.start()
+            for value: Float in [1.5, -0.25] {
+                let term = sum.parts[0].nextTerm()
+                term[.first] = value * Float(communicator.rank + 1)
+                term[.second] = 3
+                #expect(sum.parts[0].add(term))
+            }
+            #expect(try sum.reduce(marks: []).isEmpty)
+            return [sum.total(.first), sum.total(.second)]
+        }
+        #expect(totals == [[3.75, 12], [3.75, 12]])
+    }
+}
+
+/// `size` ranks in one process, one thread each; a collective returns once every rank has
+/// brought its buffer.
+final class ThreadGroup: @unchecked Sendable {
+    let size: Int
+    private let condition = NSCondition()
+    private var arrived = 0, round = 0
+    private var accumulated: [Int64] = [], result: [Int64] = []
+
+    init(size: Int) { self.size = size }
+
+    /// Runs `body` on every rank at once and returns the ranks' results in rank order.
+    func run<T>(_ body: @escaping (Communicator) throws -> T) -> [T] {
+        nonisolated(unsafe) var results = [T?](repeating: nil, count: size)
+        let done = DispatchGroup()
+        for rank in 0..<size {
+            done.enter()
+            nonisolated(unsafe) let body = body
+            Thread {
+                do {
+                    results[rank] = try body(Rank(group: self, rank: rank))
+                } catch {
+                    Issue.record("rank \(rank): \(error)")
+                }
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        return results.map { $0! }
+    }
+
+    fileprivate func combine(_ buffer: UnsafeMutableBufferPointer<Int64>, _ op: (Int64, Int64) -> Int64) {
+        condition.lock()
+        defer { condition.unlock() }
+        accumulated = arrived == 0 ? Array(buffer) : zip(accumulated, buffer).map(op)
+        arrived += 1
+        if arrived == size {
+            (result, arrived) = (accumulated, 0)
+            round += 1
+            condition.broadcast()
+        } else {
+            let mine = round
+            while round == mine { condition.wait() }
+        }
+        _ = buffer.update(from: result)
+    }
+
+    private final class Rank: Communicator {
+        let group: ThreadGroup
+        let rank: Int
+        var size: Int { group.size }
+        init(group: ThreadGroup, rank: Int) { (self.group, self.rank) = (group, rank) }
+        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { group.combine(buffer, &+) }
+        func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { group.combine(buffer, max) }
+        func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws { fatalError("not used") }
+        func barrier() throws { fatalError("not used") }
+        func abort(code: Int32) -> Never { fatalError("abort \(code)") }
+        func finalize() {}
+    }
+}
