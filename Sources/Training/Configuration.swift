@@ -29,6 +29,23 @@ public struct TrainingConfiguration: Sendable, Equatable {
 
     public init() {}
 
+    /// The configuration of a resumed run: the checkpoint's settings, then `overrides` (the
+    /// flags the user gave).
+    public init(resuming saved: CheckpointMetadata, overrides: (inout TrainingConfiguration) -> Void) {
+        epochs = saved.epochsPlanned
+        latentDimension = saved.latentDimension
+        batchSize = saved.batchSize
+        microBatchSize = saved.microBatchSize
+        adam = saved.adam
+        klWeight = saved.klWeight
+        seed = saved.seed
+        limit = saved.limit
+        testImages = saved.testImages
+        checkpointEvery = saved.checkpointEvery
+        keepCheckpoints = saved.keepCheckpoints ?? keepCheckpoints
+        overrides(&self)
+    }
+
     /// Checks the values, with one message per problem in the words of the command line.
     public func validate() throws(ConfigurationError) {
         func require(_ ok: Bool, _ message: String) throws(ConfigurationError) {

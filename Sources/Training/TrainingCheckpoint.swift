@@ -56,50 +56,21 @@ public struct RunIdentity: Sendable, Equatable {
     }
 }
 
-/// The checkpoint format (SPEC 5): model tensors under Keras names and layouts, Adam's moments
-/// as `optimizer.m.<name>` / `optimizer.v.<name>`, and the position, settings and epoch totals
-/// as string metadata. Numbers are written so that they read back exactly.
+/// The checkpoint format: model tensors under Keras names and layouts, Adam's moments as
+/// `optimizer.m.<name>` / `optimizer.v.<name>`, and `CheckpointMetadata` as the header's
+/// string metadata.
 public enum TrainingCheckpoint {
-    public static let formatVersion = "1"
-
+    /// Saves `state` with the settings of `configuration` (the data's fingerprint is `dataset`).
     /// Refuses to write a state holding a value that is not finite: a checkpoint is always one
     /// training can continue from.
-    /// Saves `state` with the settings of `configuration` (the data's fingerprint is `dataset`).
     public static func save(_ state: TrainingState, configuration c: TrainingConfiguration, dataset: String,
                             worldSize: Int, to store: CheckpointStore, beforeRename: () -> Void = {}) throws -> URL {
-        let identity = RunIdentity(c, dataset: dataset)
         for (what, values) in [("parameters", state.parameters), ("Adam's first moments", state.adam.m),
                                ("Adam's second moments", state.adam.v)] where !values.allSatisfy(\.isFinite) {
             throw TrainingError("not saving step \(state.step): its \(what) hold a value that is not finite")
         }
-        let layout = ParameterLayout(latentDimension: identity.latentDimension)
-        let h = state.adam.hyperparameters
-        let metadata: [String: String] = [
-            "format": "vae-training-checkpoint",
-            "format_version": formatVersion,
-            "step": "\(state.step)",
-            "epoch": "\(state.epoch)",
-            "step_in_epoch": "\(state.stepInEpoch)",
-            "epochs_planned": "\(c.epochs)",
-            "test_images": "\(c.testImages)",
-            "checkpoint_every": c.checkpointEvery.map { "\($0)" } ?? "none",
-            "keep_checkpoints": "\(c.keepCheckpoints)",
-            "latent_dim": "\(identity.latentDimension)",
-            "batch_size": "\(identity.batchSize)",
-            "micro_batch_size": "\(identity.microBatchSize)",
-            "learning_rate": "\(h.learningRate)",
-            "kl_weight": "\(identity.klWeight)",
-            "beta_1": "\(h.beta1)",
-            "beta_2": "\(h.beta2)",
-            "epsilon": "\(h.epsilon)",
-            "seed": "\(identity.seed)",
-            "limit": identity.limit.map { "\($0)" } ?? "none",
-            "dataset_sha256": identity.dataset,
-            "world_size": "\(worldSize)",
-            "epoch_reconstruction_sum": "\(state.epochTotals.reconstruction)",
-            "epoch_kl_sum": "\(state.epochTotals.kl)",
-            "epoch_steps": "\(state.epochTotals.steps)",
-        ]
+        let metadata = CheckpointMetadata(state, configuration: c, dataset: dataset, worldSize: worldSize)
+        let layout = ParameterLayout(latentDimension: metadata.latentDimension)
         return try state.parameters.withUnsafeBufferPointer { p in
             try state.adam.m.withUnsafeBufferPointer { m in
                 try state.adam.v.withUnsafeBufferPointer { v in
@@ -109,62 +80,29 @@ public enum TrainingCheckpoint {
                             tensors.append((prefix + spec.name, spec.shape, UnsafeBufferPointer(rebasing: buffer[spec.range])))
                         }
                     }
-                    return try store.save(step: state.step, tensors: tensors, metadata: metadata, keepLast: c.keepCheckpoints,
-                                          beforeRename: beforeRename)
+                    return try store.save(step: state.step, tensors: tensors, metadata: metadata.strings,
+                                          keepLast: c.keepCheckpoints, beforeRename: beforeRename)
                 }
             }
         }
     }
 
-    /// A training checkpoint read back: the state and the settings a resume continues with
+    /// A training checkpoint read back: the state, and the settings a resume continues with
     /// unless told otherwise.
     public struct Contents: Sendable {
         public let state: TrainingState
-        public let identity: RunIdentity
-        /// The run's per-epoch test scoring.
-        public let testImages: Int
-        public let epochsPlanned: Int
-        /// How the run saved checkpoints (nil in checkpoints older than these keys).
-        public let checkpointEvery: Int?, keepCheckpoints: Int?
+        public let metadata: CheckpointMetadata
     }
 
     /// Reads a training checkpoint back; refuses files that are not whole training checkpoints.
     public static func load(_ file: SafeTensorsFile) throws -> Contents {
-        let meta = file.metadata
-        func fail(_ reason: String) -> CheckpointError { CheckpointError(file.url, reason) }
-        guard meta["format_version"] != nil else {
-            throw fail("not a training checkpoint (no format_version in its metadata): it holds weights only and cannot be resumed")
+        let metadata: CheckpointMetadata
+        do {
+            metadata = try CheckpointMetadata(file.metadata)
+        } catch {
+            throw CheckpointError(file.url, error.description)
         }
-        guard meta["format_version"] == formatVersion else {
-            throw fail("checkpoint format version \(meta["format_version"]!) is not supported (this build reads \(formatVersion))")
-        }
-        func string(_ key: String) throws -> String {
-            guard let value = meta[key] else { throw fail("metadata has no \(key)") }
-            return value
-        }
-        func number<T: LosslessStringConvertible>(_ key: String, _: T.Type = T.self) throws -> T {
-            let text = try string(key)
-            guard let value = T(text) else { throw fail("metadata \(key) is '\(text)', not a number") }
-            return value
-        }
-        let limitText = try string("limit")
-        let identity = RunIdentity(
-            latentDimension: try number("latent_dim"), batchSize: try number("batch_size"),
-            microBatchSize: try number("micro_batch_size"), learningRate: try number("learning_rate"),
-            // Checkpoints from before the KL weight existed trained with the seed's loss.
-            klWeight: meta["kl_weight"] == nil ? 1 : try number("kl_weight"),
-            seed: try number("seed"),
-            limit: limitText == "none" ? nil : try number("limit", Int.self),
-            dataset: try string("dataset_sha256"))
-        guard identity.latentDimension >= 1 && identity.latentDimension <= 4096 else {
-            throw fail("metadata latent_dim \(identity.latentDimension) is out of range")
-        }
-        var hyperparameters = AdamHyperparameters(learningRate: identity.learningRate)
-        hyperparameters.beta1 = try number("beta_1")
-        hyperparameters.beta2 = try number("beta_2")
-        hyperparameters.epsilon = try number("epsilon")
-
-        let layout = ParameterLayout(latentDimension: identity.latentDimension)
+        let layout = ParameterLayout(latentDimension: metadata.latentDimension)
         func read(_ prefix: String) throws -> [Float] {
             var flat = [Float](repeating: 0, count: layout.count)
             try flat.withUnsafeMutableBufferPointer { flat in
@@ -174,20 +112,12 @@ public enum TrainingCheckpoint {
             }
             return flat
         }
-        var adam = Adam(count: layout.count, hyperparameters: hyperparameters)
+        var adam = Adam(count: layout.count, hyperparameters: metadata.adam)
         adam.m = try read("optimizer.m.")
         adam.v = try read("optimizer.v.")
-        adam.step = try number("step")
-        let state = TrainingState(
-            parameters: try read(""), adam: adam, epoch: try number("epoch"), stepInEpoch: try number("step_in_epoch"),
-            epochTotals: EpochTotals(reconstruction: try number("epoch_reconstruction_sum"),
-                                     kl: try number("epoch_kl_sum"), steps: try number("epoch_steps")))
-        guard state.step >= 0, state.epoch >= 0, state.stepInEpoch >= 0 else { throw fail("metadata has a negative position") }
-        let epochsPlanned: Int = try number("epochs_planned")
-        guard epochsPlanned >= 1 else { throw fail("metadata epochs_planned \(epochsPlanned) is not positive") }
-        let every = meta["checkpoint_every"]
-        return Contents(state: state, identity: identity, testImages: try number("test_images"), epochsPlanned: epochsPlanned,
-                        checkpointEvery: every == nil || every == "none" ? nil : try number("checkpoint_every", Int.self),
-                        keepCheckpoints: meta["keep_checkpoints"] == nil ? nil : try number("keep_checkpoints", Int.self))
+        adam.step = metadata.step
+        let state = TrainingState(parameters: try read(""), adam: adam, epoch: metadata.epoch,
+                                  stepInEpoch: metadata.stepInEpoch, epochTotals: metadata.epochTotals)
+        return Contents(state: state, metadata: metadata)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import Training
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,17 +12,16 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let file = try CheckpointLocation.read(URL(fileURLWithPath: checkpoint), warn: { Console.note("skipping \($0)") })
-        let m = file.metadata
         let bytes = (try? FileManager.default.attributesOfItem(atPath: file.url.path)[.size] as? Int) ?? 0
         var lines = ["file       \(file.url.path) (\(bytes) bytes, "
                      + (file.checksumVerified ? "data_sha256 verified)" : "no data_sha256: weights from another tool)")]
-        if let version = m["format_version"] {
-            lines.append("format     \(m["format"] ?? "?") version \(version), written by \(m["world_size"] ?? "?") rank(s)")
-            lines.append("position   step \(m["step"] ?? "?"): \(m["epoch"] ?? "?") epochs done of \(m["epochs_planned"] ?? "?")"
-                         + ((m["step_in_epoch"] ?? "0") == "0" ? "" : ", \(m["step_in_epoch"]!) steps into the next"))
-            lines.append("settings   latent \(m["latent_dim"] ?? "?"), batch \(m["batch_size"] ?? "?"), micro-batch \(m["micro_batch_size"] ?? "?"), "
-                         + "learning rate \(m["learning_rate"] ?? "?"), KL weight \(m["kl_weight"] ?? "1"), seed \(m["seed"] ?? "?"), limit \(m["limit"] ?? "?")")
-            lines.append("data       sha256 \(m["dataset_sha256"] ?? "?")")
+        if let m = try? CheckpointMetadata(file.metadata) {
+            lines.append("format     \(CheckpointMetadata.format) version \(CheckpointMetadata.formatVersion), written by \(m.worldSize) rank(s)")
+            lines.append("position   step \(m.step): \(m.epoch) epochs done of \(m.epochsPlanned)"
+                         + (m.stepInEpoch == 0 ? "" : ", \(m.stepInEpoch) steps into the next"))
+            lines.append("settings   latent \(m.latentDimension), batch \(m.batchSize), micro-batch \(m.microBatchSize), "
+                         + "learning rate \(m.adam.learningRate), KL weight \(m.klWeight), seed \(m.seed), limit \(m.limit.map { "\($0)" } ?? "none")")
+            lines.append("data       sha256 \(m.dataset)")
         }
         let total = file.names.reduce(0) { $0 + (file.shape(of: $1)?.reduce(1, *) ?? 0) }
         lines.append("tensors    \(file.names.count), \(total) float32 values")

@@ -24,20 +24,20 @@ struct Report: ParsableCommand {
         let file = try CheckpointLocation.read(URL(fileURLWithPath: weightsOption.checkpoint), warn: { Console.note("skipping \($0)") })
         let weights = try InferenceWeights(file)
         let train = try dataOption.load(.train), test = try dataOption.load(.test)
-        let m = file.metadata
+        // Weights from elsewhere have no training metadata: their page shows what the tensors say.
+        let saved = try? CheckpointMetadata(file.metadata)
         var settings: [(String, String)] = [("checkpoint", file.url.path)]
-        if let step = m["step"], let epoch = m["epoch"] {
-            settings.append(("position", "epoch \(epoch) of \(m["epochs_planned"] ?? "?"), step \(step)"))
-        }
+        if let saved { settings.append(("position", "epoch \(saved.epoch) of \(saved.epochsPlanned), step \(saved.step)")) }
         settings.append(("latent dimension", "\(weights.model.latentDimension)"))
-        for (key, name) in [("batch_size", "batch size"), ("learning_rate", "learning rate"), ("kl_weight", "KL weight"), ("seed", "seed")] {
-            if let value = m[key] { settings.append((name, value)) }
+        if let saved {
+            settings += [("batch size", "\(saved.batchSize)"), ("learning rate", "\(saved.adam.learningRate)"),
+                         ("KL weight", "\(saved.klWeight)"), ("seed", "\(saved.seed)")]
         }
         // RUN/checkpoints/step-N.safetensors: RUN/metrics.jsonl holds the curves.
         let folder = file.url.deletingLastPathComponent()
         let metrics = folder.lastPathComponent == "checkpoints"
             ? folder.deletingLastPathComponent().appendingPathComponent("metrics.jsonl") : nil
-        let outputs = RunOutputs(directory: URL(fileURLWithPath: out), metrics: metrics, lastEpoch: m["epoch"].flatMap { Int($0) })
+        let outputs = RunOutputs(directory: URL(fileURLWithPath: out), metrics: metrics, lastEpoch: saved?.epoch)
         let page = try outputs.write(weights, train: train, test: test, settings: settings)
         Console.say("wrote \(page.path) and the pictures beside it")
     }

@@ -175,20 +175,9 @@ struct Train: ParsableCommand {
                 throw ValidationError("--resume: no checkpoint to resume from in \(store.directory.path)")
             }
             let contents = try TrainingCheckpoint.load(file)
-            let (saved, identity) = (contents.state, contents.identity)
+            let (saved, identity) = (contents.state, contents.metadata.identity)
             // Settings not given on the command line continue as the checkpoint has them.
-            configuration.epochs = contents.epochsPlanned
-            configuration.latentDimension = identity.latentDimension
-            configuration.batchSize = identity.batchSize
-            configuration.microBatchSize = identity.microBatchSize
-            configuration.adam.learningRate = identity.learningRate
-            configuration.klWeight = identity.klWeight
-            configuration.seed = identity.seed
-            configuration.limit = identity.limit
-            configuration.testImages = contents.testImages
-            configuration.checkpointEvery = contents.checkpointEvery
-            configuration.keepCheckpoints = contents.keepCheckpoints ?? configuration.keepCheckpoints
-            apply(to: &configuration)
+            configuration = TrainingConfiguration(resuming: contents.metadata, overrides: apply(to:))
             try configuration.validate()
             let requested = RunIdentity(configuration, dataset: train.fingerprint)
             if requested.latentDimension != identity.latentDimension {

@@ -1,0 +1,71 @@
+import Testing
+import Training
+
+/// Checkpoints written before `CheckpointMetadata` existed must still load, and a checkpoint's
+/// metadata must be written as it always was, string for string.
+struct CheckpointMetadataTests {
+    /// The metadata of a checkpoint written by the build before `CheckpointMetadata` (`vae train
+    /// --limit 2048 --epochs 2 --test-images 500`, step 16), without its data_sha256, with the
+    /// running totals of a mid-epoch checkpoint.
+    static let landed: [String: String] = [
+        "batch_size": "128", "beta_1": "0.9", "beta_2": "0.999", "checkpoint_every": "none",
+        "dataset_sha256": "c5097fdd51cfdbe7695fd9df3612695696864b5c424f58d843ffdc5d335e9914",
+        "epoch": "1", "epoch_kl_sum": "7.25390625", "epoch_reconstruction_sum": "1602.0078125", "epoch_steps": "3",
+        "epochs_planned": "2", "epsilon": "1e-07", "format": "vae-training-checkpoint", "format_version": "1",
+        "keep_checkpoints": "3", "kl_weight": "1.0", "latent_dim": "2", "learning_rate": "0.001", "limit": "2048",
+        "micro_batch_size": "16", "seed": "1", "step": "19", "step_in_epoch": "3", "test_images": "500", "world_size": "1",
+    ]
+
+    @Test func landedMetadataReadsAndIsWrittenBackTheSame() throws {
+        let m = try CheckpointMetadata(Self.landed)
+        #expect(m.step == 19 && m.epoch == 1 && m.stepInEpoch == 3 && m.epochsPlanned == 2 && m.testImages == 500)
+        #expect(m.checkpointEvery == nil && m.keepCheckpoints == 3 && m.limit == 2048 && m.worldSize == 1)
+        #expect(m.latentDimension == 2 && m.batchSize == 128 && m.microBatchSize == 16 && m.klWeight == 1 && m.seed == 1)
+        #expect(m.adam.learningRate == 0.001 && m.adam.beta1 == 0.9 && m.adam.beta2 == 0.999 && m.adam.epsilon == 1e-7)
+        #expect(m.epochTotals == EpochTotals(reconstruction: 1602.0078125, kl: 7.25390625, steps: 3))
+        #expect(m.strings == Self.landed)
+    }
+
+    @Test func olderCheckpointsWithoutLaterKeysTakeTheirDefaults() throws {
+        var older = Self.landed
+        for key in ["kl_weight", "checkpoint_every", "keep_checkpoints"] { older[key] = nil }
+        let m = try CheckpointMetadata(older)
+        #expect(m.klWeight == 1 && m.checkpointEvery == nil && m.keepCheckpoints == nil)
+        let resumed = TrainingConfiguration(resuming: m, overrides: { $0.epochs = 5 })
+        #expect(resumed.keepCheckpoints == TrainingConfiguration().keepCheckpoints)
+        #expect(resumed.epochs == 5 && resumed.batchSize == 128 && resumed.limit == 2048 && resumed.testImages == 500)
+    }
+
+    @Test func aResumeContinuesWithTheSavedSettingsUnlessOverridden() throws {
+        var saved = Self.landed
+        saved["checkpoint_every"] = "7"
+        saved["learning_rate"] = "0.0005"
+        let m = try CheckpointMetadata(saved)
+        let kept = TrainingConfiguration(resuming: m, overrides: { _ in })
+        #expect(kept.checkpointEvery == 7 && kept.adam.learningRate == 0.0005 && kept.microBatchSize == 16)
+        #expect(RunIdentity(kept, dataset: m.dataset) == m.identity)
+        let changed = TrainingConfiguration(resuming: m, overrides: { $0.adam.learningRate = 0.002 })
+        #expect(m.identity.differences(from: RunIdentity(changed, dataset: m.dataset)) == ["learning rate 0.0005 (this run asks for 0.002)"])
+    }
+
+    @Test(arguments: [
+        ("format_version", nil, "not a training checkpoint (no format_version in its metadata): it holds weights only and cannot be resumed"),
+        ("format_version", "2", "checkpoint format version 2 is not supported (this build reads 1)"),
+        ("step", nil, "metadata has no step"),
+        ("seed", "one", "metadata seed is 'one', not a number"),
+        ("limit", "", "metadata limit is '', not a number"),
+        ("latent_dim", "0", "metadata latent_dim 0 is out of range"),
+        ("epoch", "-1", "metadata has a negative position"),
+        ("epochs_planned", "0", "metadata epochs_planned 0 is not positive"),
+    ] as [(String, String?, String)])
+    func badMetadataIsRefusedWithItsReason(key: String, value: String?, message: String) {
+        var bad = Self.landed
+        bad[key] = value
+        #expect(throws: CheckpointMetadata.Problem.self) { try CheckpointMetadata(bad) }
+        do {
+            _ = try CheckpointMetadata(bad)
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+}
