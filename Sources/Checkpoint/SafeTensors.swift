@@ -41,18 +41,17 @@ public enum SafeTensors {
 
         var allMetadata = metadata
         allMetadata[checksumKey] = hexDigest(data)
+        // Written by hand around Foundation's string literals so that the bytes are a pure
+        // function of the inputs: metadata keys sorted, tensors in the order given.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        func literal(_ string: String) -> String { String(decoding: try! encoder.encode(string), as: UTF8.self) }
         var json = "{\"__metadata__\":{"
-        for (index, key) in allMetadata.keys.sorted().enumerated() {
-            if index > 0 { json += "," }
-            appendJSONString(key, to: &json)
-            json += ":"
-            appendJSONString(allMetadata[key]!, to: &json)
-        }
+        json += allMetadata.keys.sorted().map { literal($0) + ":" + literal(allMetadata[$0]!) }.joined(separator: ",")
         json += "}"
         var offset = 0
         for (tensor, byteCount) in zip(tensors, byteCounts) {
-            json += ","
-            appendJSONString(tensor.name, to: &json)
+            json += "," + literal(tensor.name)
             json += ":{\"dtype\":\"F32\",\"shape\":\(describe(tensor.shape)),\"data_offsets\":[\(offset),\(offset + byteCount)]}"
             offset += byteCount
         }
@@ -87,29 +86,17 @@ public enum SafeTensors {
         let dataStart = 8 + Int(headerLength)
         let dataLength = bytes.count - dataStart
 
-        let json: JSONValue
+        let header: Header
         do {
-            json = try JSONParser.parse(Array(bytes[8..<dataStart]))
-        } catch {
-            throw fail("header is not valid JSON: \(error.message)")
+            header = try JSONDecoder().decode(Header.self, from: Data(bytes[8..<dataStart]))
+        } catch let error as DecodingError {
+            throw fail(Header.describe(error))
         }
-        guard case .object(let members) = json else { throw fail("header is \(json.kind), not a JSON object") }
-
-        var metadata: [String: String] = [:]
+        let metadata = header.metadata
         var entries: [String: SafeTensorsFile.Entry] = [:]
         var ordered: [(name: String, entry: SafeTensorsFile.Entry)] = []
-        for (name, value) in members {
-            if name == "__metadata__" {
-                guard case .object(let pairs) = value else { throw fail("__metadata__ is \(value.kind), not an object") }
-                for (key, value) in pairs {
-                    guard case .string(let text) = value else {
-                        throw fail("__metadata__ value of \(key) is \(value.kind), not a string")
-                    }
-                    metadata[key] = text
-                }
-                continue
-            }
-            let entry = try parseEntry(name, value, fail)
+        for (name, fields) in header.tensors {
+            let entry = try checkEntry(name, fields, fail)
             guard entry.end <= dataLength else {
                 throw fail("tensor \(name) data_offsets [\(entry.begin),\(entry.end)] run past the end of the data (\(dataLength) bytes); the file is truncated or damaged")
             }
@@ -118,7 +105,7 @@ public enum SafeTensors {
         }
 
         // The tensors must tile the data region exactly: no overlap, no gap, nothing after.
-        ordered.sort { ($0.entry.begin, $0.entry.end) < ($1.entry.begin, $1.entry.end) }
+        ordered.sort { ($0.entry.begin, $0.entry.end, $0.name) < ($1.entry.begin, $1.entry.end, $1.name) }
         var expected = 0
         var previous: String?
         for (name, entry) in ordered {
@@ -149,24 +136,15 @@ public enum SafeTensors {
                                names: ordered.map(\.name), entries: entries, data: data)
     }
 
-    private static func parseEntry(_ name: String, _ value: JSONValue, _ fail: (String) -> CheckpointError) throws -> SafeTensorsFile.Entry {
-        guard case .object(let fields) = value else { throw fail("tensor \(name) is \(value.kind), not an object") }
-        func field(_ key: String) throws -> JSONValue {
-            guard let found = fields.first(where: { $0.key == key }) else { throw fail("tensor \(name) has no \(key)") }
-            return found.value
+    private static func checkEntry(_ name: String, _ fields: Header.Fields, _ fail: (String) -> CheckpointError) throws -> SafeTensorsFile.Entry {
+        guard fields.dtype == "F32" else { throw fail("tensor \(name) has dtype \(fields.dtype); only F32 tensors are supported") }
+        let shape = fields.shape
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor \(name) shape is not a list of non-negative integers") }
+        let bounds = fields.data_offsets
+        guard bounds.count == 2, bounds[0] >= 0, bounds[0] <= bounds[1] else {
+            throw fail("tensor \(name) data_offsets is not [begin, end] with 0 <= begin <= end")
         }
-        let dtypeValue = try field("dtype")
-        guard case .string(let dtype) = dtypeValue else { throw fail("tensor \(name) dtype is \(dtypeValue.kind), not a string") }
-        guard dtype == "F32" else { throw fail("tensor \(name) has dtype \(dtype); only F32 tensors are supported") }
-
-        guard case .array(let dims) = try field("shape") else { throw fail("tensor \(name) shape is not an array") }
-        let shape = dims.compactMap(\.count)
-        guard shape.count == dims.count else { throw fail("tensor \(name) shape is not a list of non-negative integers") }
-
-        guard case .array(let bounds) = try field("data_offsets"), bounds.count == 2,
-              let begin = bounds[0].count, let end = bounds[1].count, begin <= end
-        else { throw fail("tensor \(name) data_offsets is not [begin, end] with 0 <= begin <= end") }
-
+        let (begin, end) = (bounds[0], bounds[1])
         guard let count = elementCount(shape), case let (byteCount, false) = count.multipliedReportingOverflow(by: 4),
               byteCount == end - begin
         else {
@@ -190,4 +168,64 @@ func elementCount(_ shape: [Int]) -> Int? {
         count = product
     }
     return count
+}
+
+/// The header as Foundation's JSONDecoder reads it: `__metadata__`, string to string, and the
+/// tensors' entries. JSONDecoder is lenient where a hand-written parser was strict (measured on
+/// Linux: it keeps one of duplicate keys and takes control characters and lone surrogates in
+/// strings, a trailing comma, and 1.0 or 1e2 as integers); none of that can pass a damaged file
+/// off as sound: the tensors must still tile the data exactly and match `data_sha256`.
+private struct Header: Decodable {
+    struct Fields: Decodable {
+        let dtype: String
+        let shape: [Int]
+        let data_offsets: [Int]
+    }
+
+    private struct Key: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    var metadata: [String: String] = [:]
+    var tensors: [(name: String, fields: Fields)] = []
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        for key in container.allKeys {
+            if key.stringValue == "__metadata__" {
+                metadata = try container.decode([String: String].self, forKey: key)
+            } else {
+                tensors.append((key.stringValue, try container.decode(Fields.self, forKey: key)))
+            }
+        }
+    }
+
+    /// One line naming the part of the header that is wrong.
+    static func describe(_ error: DecodingError) -> String {
+        let path: [String]
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            path = context.codingPath.map(\.stringValue)
+        case .keyNotFound(let key, let context):
+            return "tensor \(context.codingPath.first?.stringValue ?? "?") has no \(key.stringValue)"
+        @unknown default:
+            path = []
+        }
+        guard let name = path.first else {
+            if case .dataCorrupted = error { return "header is not valid JSON" }
+            return "header is not a JSON object"
+        }
+        if name == "__metadata__" {
+            return path.count == 1 ? "__metadata__ is not an object" : "__metadata__ value of \(path[1]) is not a string"
+        }
+        switch path.dropFirst().first {
+        case nil: return "tensor \(name) is not an object"
+        case "dtype": return "tensor \(name) dtype is not a string"
+        case "shape": return "tensor \(name) shape is not a list of non-negative integers"
+        default: return "tensor \(name) data_offsets is not [begin, end] with 0 <= begin <= end"
+        }
+    }
 }
