@@ -22,31 +22,55 @@ public final class Workspace {
         precondition(n > 0 && l > 0)
         capacity = n
         latentDimension = l
-        let sizes: [Int] = [
-            n * VAE.conv1.smallPositions * VAE.conv1.patchWidth, n * 16 * VAE.conv1Channels,
-            n * VAE.conv2.smallPositions * VAE.conv2.patchWidth, n * VAE.flatWidth, n * VAE.hiddenWidth,
-            n * l, n * l, n * l,
-            n * VAE.decoderWidth, n * VAE.decoderGrid.count, n * VAE.deconv1Grid.count, n * VAE.deconv2Grid.count,
-            n * VAE.outputPixels,
-            n * VAE.outputPixels, n * VAE.deconv2Grid.count, n * VAE.deconv1Grid.count, n * VAE.decoderWidth,
-            n * l, n * l, n * l, n * VAE.hiddenWidth, n * VAE.flatWidth, n * 16 * VAE.conv1Channels,
-            UpsamplingConvTranspose2D.scratchCount(inputs: VAE.decoderChannels, outputs: VAE.decoderChannels),
-            GridShape(height: VAE.outputSide, width: VAE.outputSide, channels: 1).count,
-        ]
-        storage = .allocate(capacity: sizes.reduce(0, +))
-        storage.initialize(repeating: 0)
-        var next = storage.baseAddress!
-        var buffers: [UnsafeMutablePointer<Float>] = []
-        for size in sizes {
-            buffers.append(next)
-            next += size
+        // One allocation, carved in this order: `at` binds each buffer's name to its offset.
+        var total = 0
+        func place(_ count: Int) -> Int {
+            defer { total += count }
+            return total
         }
-        (conv1Patches, conv1Out, conv2Patches, conv2Out, hidden) = (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4])
-        (mean, logVar, z) = (buffers[5], buffers[6], buffers[7])
-        (decoderDense, decoderGrid, deconv1Grid, deconv2Grid, logits) = (buffers[8], buffers[9], buffers[10], buffers[11], buffers[12])
-        (dLogits, dDeconv2Grid, dDeconv1Grid, dDecoderDense) = (buffers[13], buffers[14], buffers[15], buffers[16])
-        (dZ, dMean, dLogVar, dHidden, dConv2, dConv1) = (buffers[17], buffers[18], buffers[19], buffers[20], buffers[21], buffers[22])
-        (convolutionScratch, dLogitsGrid) = (buffers[23], buffers[24])
+        let conv1Width = VAE.conv1.smallPositions * VAE.conv1Channels
+        let at = (
+            conv1Patches: place(n * VAE.conv1.smallPositions * VAE.conv1.patchWidth), conv1Out: place(n * conv1Width),
+            conv2Patches: place(n * VAE.conv2.smallPositions * VAE.conv2.patchWidth), conv2Out: place(n * VAE.flatWidth),
+            hidden: place(n * VAE.hiddenWidth),
+            mean: place(n * l), logVar: place(n * l), z: place(n * l),
+            decoderDense: place(n * VAE.decoderWidth), decoderGrid: place(n * VAE.decoderGrid.count),
+            deconv1Grid: place(n * VAE.deconv1Grid.count), deconv2Grid: place(n * VAE.deconv2Grid.count),
+            logits: place(n * VAE.outputPixels),
+            dLogits: place(n * VAE.outputPixels), dDeconv2Grid: place(n * VAE.deconv2Grid.count),
+            dDeconv1Grid: place(n * VAE.deconv1Grid.count), dDecoderDense: place(n * VAE.decoderWidth),
+            dZ: place(n * l), dMean: place(n * l), dLogVar: place(n * l), dHidden: place(n * VAE.hiddenWidth),
+            dConv2: place(n * VAE.flatWidth), dConv1: place(n * conv1Width),
+            convolutionScratch: place(UpsamplingConvTranspose2D.scratchCount(inputs: VAE.decoderChannels, outputs: VAE.decoderChannels)),
+            dLogitsGrid: place(GridShape(height: VAE.outputSide, width: VAE.outputSide, channels: 1).count))
+        storage = .allocate(capacity: total)
+        storage.initialize(repeating: 0)
+        let base = storage.baseAddress!
+        conv1Patches = base + at.conv1Patches
+        conv1Out = base + at.conv1Out
+        conv2Patches = base + at.conv2Patches
+        conv2Out = base + at.conv2Out
+        hidden = base + at.hidden
+        mean = base + at.mean
+        logVar = base + at.logVar
+        z = base + at.z
+        decoderDense = base + at.decoderDense
+        decoderGrid = base + at.decoderGrid
+        deconv1Grid = base + at.deconv1Grid
+        deconv2Grid = base + at.deconv2Grid
+        logits = base + at.logits
+        dLogits = base + at.dLogits
+        dDeconv2Grid = base + at.dDeconv2Grid
+        dDeconv1Grid = base + at.dDeconv1Grid
+        dDecoderDense = base + at.dDecoderDense
+        dZ = base + at.dZ
+        dMean = base + at.dMean
+        dLogVar = base + at.dLogVar
+        dHidden = base + at.dHidden
+        dConv2 = base + at.dConv2
+        dConv1 = base + at.dConv1
+        convolutionScratch = base + at.convolutionScratch
+        dLogitsGrid = base + at.dLogitsGrid
     }
 
     deinit { storage.deallocate() }
