@@ -1,3 +1,4 @@
+import FileIO
 import Foundation
 
 /// The `checkpoints/` folder of a run: one `step-NNNNNNNNN.safetensors` file per saved step.

@@ -1,4 +1,5 @@
 import Crypto
+import FileIO
 import Foundation
 
 /// One tensor to write: its name, its shape and its float32 values in row-major order.
@@ -63,14 +64,23 @@ public enum SafeTensors {
         var length = [UInt8](repeating: 0, count: 8)
         length.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(header.count).littleEndian, as: UInt64.self) }
 
-        try writeAtomically([length, header, data], to: url, beforeRename: beforeRename)
+        do {
+            try writeAtomically([length, header, data], to: url, beforeRename: beforeRename)
+        } catch {
+            throw CheckpointError(url, error.problem)
+        }
     }
 
     /// Reads and validates the whole file: structure, offsets and, when present, `data_sha256`.
     /// Nothing is returned unless all of it is sound. With `requireChecksum`, a file without
     /// `data_sha256` (one not written by `write`) is refused too.
     public static func read(_ url: URL, requireChecksum: Bool) throws -> SafeTensorsFile {
-        let bytes = try readFile(url)
+        let bytes: [UInt8]
+        do {
+            bytes = try readFile(url)
+        } catch {
+            throw CheckpointError(url, error.problem)
+        }
         func fail(_ reason: String) -> CheckpointError { CheckpointError(url, reason) }
 
         guard bytes.count >= 8 else {

@@ -35,7 +35,7 @@ public enum GIF {
             guard encoded else { throw MediaError(url, "cannot encode GIF: \(describe(encodeError))") }
             guard closed == GIF_OK else { throw MediaError(url, "cannot encode GIF: \(describe(closeError))") }
         }
-        try writeAtomically(sink.bytes, to: url)
+        try writeMediaFile(sink.bytes, to: url)
     }
 
     /// The delay that plays `framesPerSecond`, in GIF's centiseconds. Browsers show delays below
@@ -49,7 +49,7 @@ public enum GIF {
     /// Only what `write` makes is supported: frames covering the whole screen, with no transparent
     /// pixels; anything else is refused rather than composited.
     public static func read(_ url: URL) throws -> (frames: [GreyImage], delayCentiseconds: [Int]) {
-        let source = ByteSource(bytes: try readFile(url))
+        let source = ByteSource(bytes: try readMediaFile(url))
         if source.bytes.isEmpty { throw MediaError(url, "empty file") }
         guard source.bytes.starts(with: Array("GIF8".utf8)) else { throw MediaError(url, "not a GIF image") }
         return try withExtendedLifetime(source) {

@@ -71,7 +71,7 @@ public struct RGBImage: Equatable, Sendable {
 public enum Image {
     /// Picks the decoder from the file's first bytes rather than its name.
     public static func read(_ url: URL) throws -> GreyImage {
-        let bytes = try readFile(url)
+        let bytes = try readMediaFile(url)
         if bytes.isEmpty { throw MediaError(url, "empty file") }
         if bytes.starts(with: PNG.signature) { return try PNG.decode(bytes, from: url) }
         if PGM.hasMagic(bytes) { return try PGM.decode(bytes, from: url) }

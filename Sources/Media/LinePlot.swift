@@ -62,6 +62,6 @@ public struct LinePlot: Sendable {
     }
 
     public func write(to url: URL) throws {
-        try writeAtomically(Array(svg().utf8), to: url)
+        try writeMediaFile(Array(svg().utf8), to: url)
     }
 }

@@ -18,12 +18,12 @@ public enum NPY {
                 raw.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: dataStart + 4 * i, as: UInt32.self)
             }
         }
-        try writeAtomically(bytes, to: url)
+        try writeMediaFile(bytes, to: url)
     }
 
     /// Reads a little-endian float32, C-order array; anything else is refused with a one-line error.
     public static func read(_ url: URL) throws -> (shape: [Int], values: [Float]) {
-        let bytes = try readFile(url)
+        let bytes = try readMediaFile(url)
         guard bytes.count >= 10, bytes.starts(with: magic) else { throw MediaError(url, "not a .npy file") }
         // Versions 2 and 3 only widen the header length to 4 bytes (3 also allows UTF-8 in it).
         let lengthSize: Int

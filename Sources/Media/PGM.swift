@@ -4,7 +4,7 @@ import Foundation
 public enum PGM {
     /// Reads a PGM with values scaled to [0, 1] by its maxval.
     public static func read(_ url: URL) throws -> GreyImage {
-        let bytes = try readFile(url)
+        let bytes = try readMediaFile(url)
         if bytes.isEmpty { throw MediaError(url, "empty file") }
         guard hasMagic(bytes) else { throw MediaError(url, "not a PGM image (P2 or P5)") }
         return try decode(bytes, from: url)

@@ -11,19 +11,19 @@ public enum PNG {
         let bytes = image.pixels.map { value -> UInt8 in
             value.isNaN ? 0 : UInt8((min(max(value, 0), 1) * 255).rounded())
         }
-        try writeAtomically(encode(bytes, width: image.width, height: image.height,
+        try writeMediaFile(encode(bytes, width: image.width, height: image.height,
                                    format: png_uint_32(PNG_FORMAT_GRAY), for: url), to: url)
     }
 
     /// Writes an 8-bit RGB PNG.
     public static func write(_ image: RGBImage, to url: URL) throws {
-        try writeAtomically(encode(image.pixels, width: image.width, height: image.height,
+        try writeMediaFile(encode(image.pixels, width: image.width, height: image.height,
                                    format: png_uint_32(PNG_FORMAT_RGB), for: url), to: url)
     }
 
     /// Reads any PNG as grey, with values k/255.
     public static func read(_ url: URL) throws -> GreyImage {
-        let bytes = try readFile(url)
+        let bytes = try readMediaFile(url)
         if bytes.isEmpty { throw MediaError(url, "empty file") }
         guard bytes.starts(with: signature) else { throw MediaError(url, "not a PNG image") }
         return try decode(bytes, from: url)

@@ -59,6 +59,6 @@ public struct ScatterPlot: Sendable {
     }
 
     public func write(to url: URL) throws {
-        try writeAtomically(Array(svg().utf8), to: url)
+        try writeMediaFile(Array(svg().utf8), to: url)
     }
 }

@@ -1,3 +1,4 @@
+import FileIO
 import Foundation
 
 /// `RUN/metrics.jsonl`: one JSON object per finished epoch, appended as epochs end.
@@ -25,7 +26,8 @@ struct MetricsLog {
     /// Drops the lines of epochs after `epoch` (left by a run that went further than the
     /// checkpoint it is resumed from), so each epoch appears once. Rewrites atomically.
     func truncate(after epoch: Int) throws {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return }
+        guard let bytes = try? readFile(url) else { return }
+        let text = String(decoding: bytes, as: UTF8.self)
         let lines = text.split(separator: "\n")
         let kept = lines.filter { line in
             guard let metrics = try? JSONDecoder().decode(EpochMetrics.self, from: Data(line.utf8)) else { return false }
@@ -34,9 +36,9 @@ struct MetricsLog {
         guard kept.count != lines.count else { return }
         let body = kept.map { $0 + "\n" }.joined()
         do {
-            try Data(body.utf8).write(to: url, options: .atomic)
+            try writeAtomically(Array(body.utf8), to: url)
         } catch {
-            throw TrainingError("\(url.path): cannot rewrite metrics: \(error.localizedDescription)")
+            throw TrainingError("\(url.path): cannot rewrite metrics: \(error.problem)")
         }
     }
 }

@@ -187,7 +187,7 @@ import Testing
         try withTemporaryDirectory { directory in
             let url = directory.appendingPathComponent("folder.safetensors", isDirectory: true)
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
-            expectRead(url, refusedWith: "is a directory, not a checkpoint file")
+            expectRead(url, refusedWith: "is a directory, not a file")
         }
     }
 }

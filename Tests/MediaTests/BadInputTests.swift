@@ -31,7 +31,7 @@ import Testing
 
     @Test func directory() throws {
         try withTemporaryDirectory { directory in
-            expectOneLineError(directory, "Is a directory") { _ = try Image.read(directory) }
+            expectOneLineError(directory, "is a directory, not a file") { _ = try Image.read(directory) }
         }
     }
 

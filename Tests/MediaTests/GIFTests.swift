@@ -185,7 +185,7 @@ import Testing
                 try GIF.write(frames: [GreyImage(width: 0, height: 3, pixels: [])], delayCentiseconds: 10, to: url)
             }
             let missing = directory.appendingPathComponent("no such folder/a.gif")
-            expectOneLineError(missing, "cannot write: No such file or directory") {
+            expectOneLineError(missing, "cannot create a temporary file in \(missing.deletingLastPathComponent().path): No such file or directory") {
                 try GIF.write(frames: Self.morph(1), delayCentiseconds: 10, to: missing)
             }
             let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)

@@ -105,11 +105,11 @@ import Testing
             let blocked = directory.appendingPathComponent("blocked.npy")
             try FileManager.default.createDirectory(at: blocked, withIntermediateDirectories: false)
             try Data().write(to: blocked.appendingPathComponent("inside"))
-            expectOneLineError(blocked, "cannot write") { try NPY.write([1], shape: [1], to: blocked) }
+            expectOneLineError(blocked, "cannot rename the temporary file into place: Is a directory") { try NPY.write([1], shape: [1], to: blocked) }
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["a.npy", "blocked.npy"])
 
             let nowhere = directory.appendingPathComponent("no/such/dir.npy")
-            expectOneLineError(nowhere, "cannot write: No such file or directory") { try NPY.write([1], shape: [1], to: nowhere) }
+            expectOneLineError(nowhere, "cannot create a temporary file in \(nowhere.deletingLastPathComponent().path): No such file or directory") { try NPY.write([1], shape: [1], to: nowhere) }
         }
     }
 }

@@ -230,7 +230,7 @@ func expectNiceTicks(_ ticks: [Double], covering data: ClosedRange<Double>, maxi
             #expect(try String(contentsOf: url, encoding: .utf8) == plot.svg())
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["latent.svg"])
             let missing = directory.appendingPathComponent("missing/latent.svg")
-            expectOneLineError(missing, "cannot write: No such file or directory") { try plot.write(to: missing) }
+            expectOneLineError(missing, "cannot create a temporary file in \(missing.deletingLastPathComponent().path): No such file or directory") { try plot.write(to: missing) }
         }
     }
 
