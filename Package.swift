@@ -12,7 +12,6 @@ import PackageDescription
 //   VAECommand (the `vae` executable, imported by nothing)
 let package = Package(
     name: "vae",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "vae", targets: ["VAECommand"]),
     ],

@@ -13,7 +13,7 @@ public struct QualityReport: Codable, Equatable, Sendable {
         self.ssim = ssim
     }
 
-    /// The names `vae eval --json` uses (SPEC section 6).
+    /// The names `vae eval --json` uses.
     enum CodingKeys: String, CodingKey {
         case psnrDB = "psnr_db"
         case ssim

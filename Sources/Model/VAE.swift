@@ -1,6 +1,6 @@
 import Kernels
 
-/// The seed's variational autoencoder (SPEC 2): 8x8 input, latent of `latentDimension`,
+/// The seed's variational autoencoder (the Keras example's layers): 8x8 input, latent of `latentDimension`,
 /// 28x28 output. It holds no parameters: they come in as one flat buffer laid out by
 /// `ParameterLayout`, so that training, checkpoints and collectives all see one buffer.
 public struct VAE: Sendable {
@@ -12,7 +12,7 @@ public struct VAE: Sendable {
     public let layout: ParameterLayout
     public var latentDimension: Int { layout.latentDimension }
 
-    // Widths of the layers (SPEC 2).
+    // Widths of the layers, as the Keras example has them.
     static let conv1Channels = 32, conv2Channels = 64, hiddenWidth = 16
     static let decoderSide = 7, decoderChannels = 64, deconv2Channels = 32
     static var flatWidth: Int { 2 * 2 * conv2Channels }

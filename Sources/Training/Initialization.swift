@@ -2,7 +2,7 @@ import Model
 
 extension ParameterLayout {
     /// Keras's initial values as a pure function of the seed: Glorot-uniform kernels with
-    /// `limit = sqrt(6 / (fan_in + fan_out))`, zero biases (SPEC 2).
+    /// `limit = sqrt(6 / (fan_in + fan_out))`, zero biases (Keras's defaults).
     public func initialParameters(seed: UInt64) -> [Float] {
         let random = Philox(seed: seed)
         var parameters = [Float](repeating: 0, count: count)

@@ -58,7 +58,7 @@ struct Eval: ParsableCommand {
     }
 }
 
-/// Everything `vae eval` reports, in the names of SPEC 6.
+/// Everything `vae eval` reports, in the names of its `--json` output.
 struct Scores: Encodable {
     let images: Int
     let reconstructionLoss, klLoss, loss, psnrDB, ssim: Double

@@ -7,7 +7,7 @@ import Training
 struct Latent: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Picture the latent space: the encodings (z_mean) of a split's digits, coloured by digit.",
-        discussion: "Writes an SVG scatter plot; for a latent of more than two dimensions, its first two.")
+        discussion: "Writes an SVG scatter plot; for a latent of more than two dimensions, the two that vary most.")
 
     @OptionGroup var weights: WeightsOption
 

@@ -70,7 +70,7 @@ private func resized(_ image: [Float], height: Int, width: Int, outHeight: Int, 
 }
 
 /// On a horizontal ramp (pixel = column) the output is the sampled coordinate itself:
-/// 3.5 * j + 1.25 for 28 -> 8, as SPEC section 1 spells out.
+/// 3.5 * j + 1.25 for 28 -> 8 (TensorFlow's half-pixel centres).
 @Test func bilinearSamplesHalfPixelCentres() {
     let ramp = (0..<(28 * 28)).map { Float($0 % 28) }
     let out = resized(ramp, height: 28, width: 28, outHeight: 8, outWidth: 8)

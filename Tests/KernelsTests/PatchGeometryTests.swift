@@ -2,7 +2,7 @@ import Kernels
 import Testing
 
 /// `gather` and `scatterAdd` are each other's adjoints (<gather(x), p> == <x, scatter(p)>), and
-/// `gather` reads the window SPEC 2 describes, TensorFlow's "same" padding included.
+/// `gather` reads a 3x3 convolution's window, TensorFlow's "same" padding included.
 struct PatchGeometryTests {
     @Test(arguments: [
         PatchGeometry(small: (4, 4), large: (8, 8), channels: 1, stride: 2, pad: 0),

@@ -61,13 +61,13 @@ void vae_deconv2x_backward(const float *dy, const float *x, int batch, int heigh
                            float *kernelGradient, float *biasGradient, float *dx, bool dxIsGrid);
 
 /// Stride 1, one output channel: H x W x inputs grids -> plain H x W images (no activation).
-/// `inputs` must be a multiple of 8.
+/// `inputs` must be a multiple of 8 (the backward needs 32).
 void vae_deconv1x_single_forward(const float *x, int batch, int height, int width, int inputs,
                                  const float *kernel, const float *bias, float *y);
 
 /// Backward of `vae_deconv1x_single_forward`. `dy`: plain H x W gradients; `x`: the forward's
 /// input grids (ReLU outputs: `dx`, grids, is masked where they are zero); `dyGrid`: scratch
-/// of one image's grid, (H + 2) x (W + 2) floats.
+/// of one image's grid, (H + 2) x (W + 2) floats. `inputs` must be a multiple of 32.
 void vae_deconv1x_single_backward(const float *dy, const float *x, int batch, int height, int width, int inputs,
                                   const float *kernel, float *kernelGradient, float *biasGradient,
                                   float *dyGrid, float *dx);
