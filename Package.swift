@@ -33,7 +33,7 @@ let package = Package(
 
         .target(name: "CKernels"),
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "Model", dependencies: ["Kernels", "CKernels"]),
+        .target(name: "Model", dependencies: ["Kernels", "CKernels", "Checkpoint"]),
         .target(name: "FileIO"),
         .target(name: "Dataset", dependencies: ["FileIO", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Checkpoint", dependencies: ["FileIO", .product(name: "Crypto", package: "swift-crypto")]),

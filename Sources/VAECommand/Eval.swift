@@ -3,7 +3,6 @@ import Dataset
 import Evaluation
 import Foundation
 import Model
-import Training
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(

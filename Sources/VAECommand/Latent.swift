@@ -2,7 +2,7 @@ import ArgumentParser
 import Dataset
 import Foundation
 import Media
-import Training
+import Model
 
 struct Latent: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,7 +3,6 @@ import Dataset
 import Foundation
 import Media
 import Model
-import Training
 
 struct Morph: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import Model
 import Training
 
 /// The outputs of training's end, for any checkpoint: an interrupted run, an earlier epoch,

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Dataset
 import Foundation
-import Training
+import Model
 
 /// `--checkpoint`, as every inference command takes it.
 struct WeightsOption: ParsableArguments {

@@ -1,4 +1,3 @@
-import Model
 
 /// Forward passes of a trained model, in batches of a fixed workspace.
 public enum Inference {

@@ -1,6 +1,5 @@
 import Checkpoint
 import Foundation
-import Model
 
 /// Model weights for the inference commands: from a training checkpoint or from any
 /// safetensors file holding the Keras-named tensors (e.g. exported from Keras), so trained
