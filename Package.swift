@@ -1,14 +1,17 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// One target per concept. Layering, bottom to top:
+// One target per concept; each idea has one home. Layering, bottom to top:
 //   CBLAS, CZlib, CPNG, CGIF, CMPI (system libraries)
-//   CKernels (hand-written C: transposed convolutions, exact sum)
-//   Kernels (BLAS + hand-written loops)  ->  Model (layers, forward/backward, loss)
+//   CKernels (hand-written C: transposed convolutions, the exact sum's conversions)
+//   Kernels (BLAS + hand-written loops; BlockExactSum, the exact-sum encoding)
+//   FileIO (readFile, writeAtomically)
 //   Dataset (IDX, gzip, resize)   Checkpoint (safetensors)   Media (PNG, GIF, NPY, plots)
+//   Model (parameter layout, layers, forward/backward, loss; inference and its weights)
 //   Evaluation (PSNR, SSIM, interpolation baselines)
-//   Distributed (Communicator: MPI through the MPIShim C target, or a single process)
-//   Training (joins model, data, checkpoints)
+//   Distributed (Communicator: MPI through the MPIShim C target, or a single process;
+//                ExactAllReduce over BlockExactSum)
+//   Training (the trainer, CheckpointMetadata: joins model, data, checkpoints)
 //   VAECommand (the `vae` executable, imported by nothing)
 let package = Package(
     name: "vae",
@@ -51,8 +54,8 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "Checkpoint", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
-        .testTarget(name: "MediaTests", dependencies: ["Media"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Dataset", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),

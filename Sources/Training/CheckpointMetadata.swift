@@ -147,34 +147,19 @@ public struct CheckpointMetadata: Codable, Sendable, Equatable {
     }
 
     public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        func put(_ value: some LosslessStringConvertible, _ key: CodingKeys) throws { try c.encode(value.description, forKey: key) }
-        func put(_ value: (some LosslessStringConvertible)?, _ key: CodingKeys) throws {
-            try c.encode(value?.description ?? "none", forKey: key)
-        }
-        try put(Self.format, .format)
-        try put(Self.formatVersion, .formatVersion)
-        try put(step, .step)
-        try put(epoch, .epoch)
-        try put(stepInEpoch, .stepInEpoch)
-        try put(epochsPlanned, .epochsPlanned)
-        try put(testImages, .testImages)
-        try put(checkpointEvery, .checkpointEvery)
-        try put(keepCheckpoints, .keepCheckpoints)
-        try put(latentDimension, .latentDimension)
-        try put(batchSize, .batchSize)
-        try put(microBatchSize, .microBatchSize)
-        try put(adam.learningRate, .learningRate)
-        try put(klWeight, .klWeight)
-        try put(adam.beta1, .beta1)
-        try put(adam.beta2, .beta2)
-        try put(adam.epsilon, .epsilon)
-        try put(seed, .seed)
-        try put(limit, .limit)
-        try put(dataset, .dataset)
-        try put(worldSize, .worldSize)
-        try put(epochTotals.reconstruction, .epochReconstructionSum)
-        try put(epochTotals.kl, .epochKLSum)
-        try put(epochTotals.steps, .epochSteps)
+        func text(_ value: (some LosslessStringConvertible)?) -> String { value?.description ?? "none" }
+        let fields: KeyValuePairs<CodingKeys, String> = [
+            .format: Self.format, .formatVersion: Self.formatVersion,
+            .step: text(step), .epoch: text(epoch), .stepInEpoch: text(stepInEpoch), .epochsPlanned: text(epochsPlanned),
+            .testImages: text(testImages), .checkpointEvery: text(checkpointEvery), .keepCheckpoints: text(keepCheckpoints),
+            .latentDimension: text(latentDimension), .batchSize: text(batchSize), .microBatchSize: text(microBatchSize),
+            .learningRate: text(adam.learningRate), .klWeight: text(klWeight),
+            .beta1: text(adam.beta1), .beta2: text(adam.beta2), .epsilon: text(adam.epsilon),
+            .seed: text(seed), .limit: text(limit), .dataset: dataset, .worldSize: text(worldSize),
+            .epochReconstructionSum: text(epochTotals.reconstruction), .epochKLSum: text(epochTotals.kl),
+            .epochSteps: text(epochTotals.steps),
+        ]
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        for (key, value) in fields { try container.encode(value, forKey: key) }
     }
 }

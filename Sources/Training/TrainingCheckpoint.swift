@@ -27,15 +27,9 @@ public struct RunIdentity: Sendable, Equatable {
         self.dataset = dataset
     }
 
-    public init(_ configuration: TrainingConfiguration, dataset: String) {
-        latentDimension = configuration.latentDimension
-        batchSize = configuration.batchSize
-        microBatchSize = configuration.microBatchSize
-        learningRate = configuration.adam.learningRate
-        klWeight = configuration.klWeight
-        seed = configuration.seed
-        limit = configuration.limit
-        self.dataset = dataset
+    public init(_ c: TrainingConfiguration, dataset: String) {
+        self.init(latentDimension: c.latentDimension, batchSize: c.batchSize, microBatchSize: c.microBatchSize,
+                  learningRate: c.adam.learningRate, klWeight: c.klWeight, seed: c.seed, limit: c.limit, dataset: dataset)
     }
 
     /// The differences from `other`, each as "what: mine vs other's", for a refusal message.

@@ -1,6 +1,7 @@
 import Checkpoint
 import Foundation
 import Testing
+import TestSupport
 
 /// Python's `safetensors` package is the reference reader and writer of the format.
 @Suite struct InteroperabilityTests {

@@ -75,31 +75,3 @@ func expectRefusal(_ url: URL, _ fragment: String, sourceLocation: SourceLocatio
         Issue.record("expected a CheckpointError, got \(error)", sourceLocation: sourceLocation)
     }
 }
-
-/// Runs a Python snippet with `arguments` and returns its standard output.
-func runPython(_ script: String, _ arguments: [String]) throws -> Data {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script] + arguments
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    // Drain stderr concurrently so a chatty child cannot block on a full pipe.
-    nonisolated(unsafe) var errorData = Data()
-    let drained = DispatchSemaphore(value: 0)
-    DispatchQueue.global().async {
-        errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        drained.signal()
-    }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    drained.wait()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        struct PythonFailed: Error, CustomStringConvertible { let description: String }
-        throw PythonFailed(description: "python3 exited with \(process.terminationStatus) (needs `pip install safetensors numpy`): "
-            + String(decoding: errorData, as: UTF8.self))
-    }
-    return data
-}

@@ -1,6 +1,7 @@
 import Dataset
 import Foundation
 import Testing
+import TestSupport
 
 /// The MNIST files bundled with the repository (data/mnist at the package root).
 let bundledData = URL(fileURLWithPath: #filePath)
@@ -8,23 +9,7 @@ let bundledData = URL(fileURLWithPath: #filePath)
     .appendingPathComponent("data/mnist")
 
 /// Whether `python3` with numpy can be run here; the cross-checks against numpy need it.
-let pythonHasNumpy: Bool = {
-    guard let result = try? runPython("import numpy", arguments: []) else { return false }
-    return result.status == 0
-}()
-
-/// Runs `script` with `python3`, passing the file paths in `arguments`; its stderr goes to ours.
-func runPython(_ script: String, arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script] + arguments
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
+let pythonHasNumpy = (try? runPython("import numpy")) != nil
 
 /// Runs `script` with each of `arrays` saved as a raw float64 file (its path in `sys.argv[1...]`)
 /// and returns the numbers it prints.
@@ -38,9 +23,8 @@ func pythonNumbers(_ script: String, arrays: [[Float]]) throws -> [Double] {
         try array.map(Double.init).withUnsafeBytes { Data($0) }.write(to: url)
         paths.append(url.path)
     }
-    let result = try runPython(script, arguments: paths)
-    try #require(result.status == 0, "python3 exited with status \(result.status)")
-    return result.output.split(whereSeparator: \.isWhitespace).map { Double(String($0)) ?? .nan }
+    let output = String(decoding: try runPython(script, paths), as: UTF8.self)
+    return output.split(whereSeparator: \.isWhitespace).map { Double(String($0)) ?? .nan }
 }
 
 /// Every image of `set` as targets (28x28) and network inputs (8x8), flat.

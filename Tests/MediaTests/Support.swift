@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 /// Runs `body` with a fresh directory under the system temporary directory, removed afterwards.
 func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
@@ -11,27 +12,9 @@ func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
     return try body(directory)
 }
 
-struct PythonFailed: Error, CustomStringConvertible {
-    let description: String
-}
-
-/// Runs a Python snippet with `arguments` as `sys.argv[1...]` and returns its standard output.
+/// Runs a Python snippet with `arguments` as `sys.argv[1...]` and returns what it printed.
 func python(_ script: String, _ arguments: [String] = []) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script] + arguments
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let printed = output.fileHandleForReading.readDataToEndOfFile()
-    let complaint = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw PythonFailed(description: "python3 failed: \(String(decoding: complaint, as: UTF8.self))")
-    }
-    return String(decoding: printed, as: UTF8.self)
+    String(decoding: try runPython(script, arguments), as: UTF8.self)
 }
 
 /// Decodes the JSON a Python snippet printed.
