@@ -1,6 +1,7 @@
 import Checkpoint
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct CheckpointStoreTests {
     private func save(_ store: CheckpointStore, _ step: Int, keepLast: Int = 100) throws {

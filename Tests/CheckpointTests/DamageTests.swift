@@ -1,6 +1,7 @@
 import Checkpoint
 import Foundation
 import Testing
+import TestSupport
 
 /// Every kind of damaged or foreign file is refused with one line that says what is wrong.
 @Suite struct DamageTests {

@@ -1,6 +1,7 @@
 import Checkpoint
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct SafeTensorsTests {
     @Test func roundTripKeepsValuesShapesOrderAndMetadata() throws {

@@ -1,15 +1,7 @@
 import Checkpoint
 import Foundation
 import Testing
-
-/// Runs `body` with a fresh directory under the system temporary directory and removes it after.
-func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
-    let directory = FileManager.default.temporaryDirectory
-        .appendingPathComponent("checkpoint-tests-\(UUID().uuidString)", isDirectory: true)
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    return try body(directory)
-}
+import TestSupport
 
 struct Tensor {
     let name: String

@@ -1,6 +1,7 @@
 import Dataset
 import Foundation
 import Testing
+import TestSupport
 
 // Each case breaks one thing in an otherwise valid split and checks that the one-line message
 // names the file and says what is wrong.

@@ -1,6 +1,7 @@
 import Dataset
 import Foundation
 import Testing
+import TestSupport
 
 // Hex SHA-256 of the decompressed image file followed by the decompressed label file, computed
 // independently with Python's gzip and hashlib.

@@ -1,20 +1,12 @@
 import Dataset
 import Foundation
 import Testing
+import TestSupport
 
 /// The MNIST files bundled with the repository (data/mnist at the package root).
 let bundledData = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("data/mnist")
-
-/// Runs `body` with a fresh directory under the system's temporary directory, removed afterwards.
-func withTemporaryDirectory<Result>(_ body: (URL) throws -> Result) throws -> Result {
-    let directory = FileManager.default.temporaryDirectory
-        .appendingPathComponent("DatasetTests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    return try body(directory)
-}
 
 func write(_ bytes: [UInt8], to directory: URL, as name: String) throws {
     try Data(bytes).write(to: directory.appendingPathComponent(name))

@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 /// Every unreadable image gives one line naming the file.
 @Suite struct BadInputTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 @Suite struct GIFTests {
     /// An independent reader: walks the GIF's blocks with `struct` and decodes each frame's LZW

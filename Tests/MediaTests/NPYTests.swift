@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 @Suite struct NPYTests {
     struct Loaded: Decodable {

@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 @Suite struct PGMTests {
     private func read(_ bytes: [UInt8]) throws -> GreyImage {

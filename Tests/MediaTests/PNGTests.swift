@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 @Suite struct PNGTests {
     /// An independent decoder (zlib plus the PNG filters) for 8-bit, non-interlaced grey and RGB.

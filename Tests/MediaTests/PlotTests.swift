@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 #if canImport(FoundationXML)
 import FoundationXML
 #endif

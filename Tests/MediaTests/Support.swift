@@ -3,15 +3,6 @@ import Media
 import Testing
 import TestSupport
 
-/// Runs `body` with a fresh directory under the system temporary directory, removed afterwards.
-func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
-    let directory = FileManager.default.temporaryDirectory
-        .appendingPathComponent("MediaTests-\(UUID().uuidString)", isDirectory: true)
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    return try body(directory)
-}
-
 /// Runs a Python snippet with `arguments` as `sys.argv[1...]` and returns what it printed.
 func python(_ script: String, _ arguments: [String] = []) throws -> String {
     String(decoding: try runPython(script, arguments), as: UTF8.self)
