@@ -8,6 +8,7 @@ import PackageDescription
 //   Dataset (IDX, gzip, resize)   Checkpoint (safetensors)   Media (PNG, GIF, NPY, plots)
 //   Evaluation (PSNR, SSIM, interpolation baselines)
 //   Distributed (Communicator: MPI through the MPIShim C target, or a single process)
+//   TensorBoard (event files: record framing, the few protobuf fields)
 //   Training (joins model, data, checkpoints)
 //   VAECommand (the `vae` executable, imported by nothing)
 let package = Package(
@@ -42,8 +43,9 @@ let package = Package(
         .target(name: "MPIShim", dependencies: ["CMPI"]),
         .target(name: "Distributed", dependencies: ["MPIShim"]),
         .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint", "Distributed"]),
+        .target(name: "TensorBoard"),
         .executableTarget(name: "VAECommand", dependencies: [
-            "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed",
+            "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed", "TensorBoard",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -56,6 +58,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Dataset", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint", "TestSupport"]),
+        .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset"]),
     ]
 )
