@@ -59,6 +59,6 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint", "TestSupport"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset", "Training"]),
     ]
 )
