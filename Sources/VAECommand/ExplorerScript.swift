@@ -140,7 +140,8 @@ enum ExplorerScript {
     const toY = (v) => size - ((v - lo[1]) / (hi[1] - lo[1])) * size;
     const colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
     const base = new Float64Array(L);
-    function drawPlane(marks) {
+    let marks = [];
+    function drawPlane() {
       const g = plane.getContext("2d");
       g.fillStyle = "#fff";
       g.fillRect(0, 0, size, size);
@@ -150,6 +151,10 @@ enum ExplorerScript {
       }
       g.strokeStyle = "#000";
       for (const i of marks) { g.beginPath(); g.arc(toX(codes[i][ax]), toY(codes[i][ay]), 6, 0, 7); g.stroke(); }
+      g.beginPath();
+      g.moveTo(at[0] - 6, at[1]); g.lineTo(at[0] + 6, at[1]);
+      g.moveTo(at[0], at[1] - 6); g.lineTo(at[0], at[1] + 6);
+      g.stroke();
     }
     // The point under the pointer, the other dimensions at their sliders' values.
     let at = [size / 2, size / 2];
@@ -158,6 +163,7 @@ enum ExplorerScript {
       z[ax] = lo[0] + (at[0] / size) * (hi[0] - lo[0]);
       z[ay] = lo[1] + ((size - at[1]) / size) * (hi[1] - lo[1]);
       const pixels = decode(z);
+      drawPlane();
       paint($("plane-decode"), pixels, 28);
       $("plane-z").textContent = "z = (" + Array.from(z, (v) => v.toFixed(2)).join(", ") + ")";
       explorer.plane = { z, pixels };
@@ -186,7 +192,8 @@ enum ExplorerScript {
       const z = codes[from].map((a, j) => Math.fround(Math.fround(1 - s) * a) + Math.fround(s * codes[to][j]));
       const pixels = decode(z);
       paint($("morph-decode"), pixels, 28);
-      drawPlane([from, to]);
+      marks = [from, to];
+      drawPlane();
       explorer.morph = { from, to, step: k, steps, z, pixels };
     }
     for (const control of [morphFrom, morphTo, morphStep]) control.addEventListener("input", morph);
@@ -227,6 +234,9 @@ enum ExplorerScript {
     grid.addEventListener("pointermove", ink);
 
     $("explorer").hidden = false;
+    // The write-up's morph, a 3 into a 2, half-way (from the first such test digits).
+    if (labels.includes(3) && labels.includes(2)) [morphFrom.value, morphTo.value] = [labels.indexOf(3), labels.indexOf(2)];
+    morphStep.value = (steps - 1) >> 1;
     morph();
     drawn.set(input(0));
     upscale();

@@ -169,7 +169,7 @@ struct RunOutputs {
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>vae run report</title>
         <style>
-        body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+        body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 70em; color: #222; }
         img { image-rendering: pixelated; max-width: 100%; }
         table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
         th, td { text-align: left; padding: 0.2em 1em 0.2em 0; }
