@@ -18,7 +18,8 @@ struct ReportPageTests {
     static let driver = """
     <script>
     const driverErrors = [];
-    window.addEventListener("error", (event) => driverErrors.push(String(event.message)));
+    // Captured, so that a picture or script that fails to load counts too.
+    window.addEventListener("error", (event) => driverErrors.push(String(event.message || "cannot load " + (event.target.src || event.target.href))), true);
     console.error = (...parts) => driverErrors.push(parts.join(" "));
     const readCanvas = (id) => {
       const canvas = document.getElementById(id), data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
