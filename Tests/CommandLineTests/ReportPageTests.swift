@@ -50,7 +50,8 @@ struct ReportPageTests {
         grid.dispatchEvent(new PointerEvent("pointerdown", cell(4, 1)));
         for (const [column, row] of [[4, 2], [4, 3], [3, 4], [3, 5], [3, 6], [5, 1]]) grid.dispatchEvent(new PointerEvent("pointermove", cell(column, row)));
         grid.dispatchEvent(new PointerEvent("pointermove", { ...cell(6, 6), buttons: 0 }));
-        out.draw = { input: e.upscale.input, pixels: Array.from(e.upscale.pixels), canvas: readCanvas("upscale-model") };
+        out.draw = { input: e.upscale.input, pixels: Array.from(e.upscale.pixels), canvas: readCanvas("upscale-model"),
+                     bicubic: Array.from(e.upscale.bicubic) };
       } catch (error) {
         driverErrors.push(String(error && error.stack || error));
       }
@@ -63,7 +64,7 @@ struct ReportPageTests {
     """
     static let drawnCells: Set<Int> = [1 * 8 + 4, 2 * 8 + 4, 3 * 8 + 4, 4 * 8 + 3, 5 * 8 + 3, 6 * 8 + 3, 1 * 8 + 5]
 
-    struct Decode: Decodable { let z: [Double]?; let from: Int?, to: Int?, step: Int?, steps: Int?; let input: [Double]?; let pixels: [Double]; let canvas: [Double] }
+    struct Decode: Decodable { let z: [Double]?; let from: Int?, to: Int?, step: Int?, steps: Int?; let input: [Double]?; let pixels: [Double]; let canvas: [Double]; let bicubic: [Double]? }
     struct Result: Decodable { let errors: [String]; let ready: Bool; let sliders: Int; let plane: Decode?; let morph: Decode?; let draw: Decode? }
 
     static func maxDifference(_ a: [Double], _ b: [Float]) -> Double {
@@ -141,6 +142,11 @@ struct ReportPageTests {
         try #require(upscaled.status == 0, "\(upscaled.stderr)")
         let vaeDraw = try NPY.read(npy).values
         #expect(Self.maxDifference(draw.pixels, vaeDraw) <= 1e-5, "drawn: \(Self.maxDifference(draw.pixels, vaeDraw))")
+        // Beside it, TensorFlow's bicubic as the upscale sheet draws it (clamped to [0, 1]).
+        var bicubic = [Float](repeating: 0, count: 784)
+        Resize.bicubic(drawn.map(Float.init), height: 8, width: 8, into: &bicubic, outHeight: 28, outWidth: 28)
+        let clamped = bicubic.map { min(max($0, 0), 1) }
+        #expect(Self.maxDifference(try #require(draw.bicubic), clamped) <= 1e-5, "bicubic: \(Self.maxDifference(draw.bicubic ?? [], clamped))")
         return found
     }
 }
