@@ -11,6 +11,7 @@ import PackageDescription
 //   Evaluation (PSNR, SSIM, interpolation baselines)
 //   Distributed (Communicator: MPI through the MPIShim C target, or a single process;
 //                ExactAllReduce over BlockExactSum)
+//   TensorBoard (event files: record framing, the few protobuf fields)
 //   Training (the trainer, CheckpointMetadata: joins model, data, checkpoints)
 //   VAECommand (the `vae` executable, imported by nothing)
 let package = Package(
@@ -45,8 +46,9 @@ let package = Package(
         .target(name: "MPIShim", dependencies: ["CMPI"]),
         .target(name: "Distributed", dependencies: ["MPIShim", "Kernels"]),
         .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint", "Distributed", "FileIO"]),
+        .target(name: "TensorBoard"),
         .executableTarget(name: "VAECommand", dependencies: [
-            "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed",
+            "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed", "TensorBoard",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -60,6 +62,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint", "TestSupport"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset"]),
+        .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset", "Model"]),
     ]
 )

@@ -12,7 +12,8 @@ struct Report: ParsableCommand {
         discussion: """
         Writes upscale.png, morph.gif and morph-strip.png, latent.svg, manifold.png (2-D latent), \
         losses.svg (when the checkpoint lies in a run directory's checkpoints/, from its \
-        metrics.jsonl up to the checkpoint's epoch) and report.html into --out.
+        metrics.jsonl up to the checkpoint's epoch) and report.html, which also decodes live from the \
+        weights it embeds, into --out.
         """)
 
     @OptionGroup var weightsOption: WeightsOption

@@ -39,7 +39,9 @@ struct RunOutputs {
         let manifold = try self.manifold(weights)
         let hasCurves = try lossCurves()
         let scores = Scores(weights, images: test, count: test.count)
-        return try report(settings: settings, scores: scores, latentNote: latentNote, manifold: manifold, curves: hasCurves)
+        let explorer = explorerData(weights, test)
+        return try report(settings: settings, scores: scores, latentNote: latentNote, manifold: manifold, curves: hasCurves,
+                          explorer: explorer)
     }
 
     private func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
@@ -122,7 +124,39 @@ struct RunOutputs {
         return true
     }
 
-    private func report(settings: [(String, String)], scores: Scores, latentNote: String, manifold: Bool, curves: Bool) throws -> URL {
+    /// Test digits the explorer embeds (their 8x8 inputs, as float32) to plot, pick and morph.
+    static let explorerDigits = 500
+
+    /// The explorer's data, as JSON for the page: the weights (float32, base64) with their
+    /// Keras names, offsets and shapes; the first test digits' 8x8 inputs and labels; the plane's
+    /// two dimensions (those `latent.svg` would pick for these digits) and their range.
+    private func explorerData(_ weights: InferenceWeights, _ test: ImageSet) -> String {
+        let count = min(Self.explorerDigits, test.count), latent = weights.model.latentDimension
+        var inputs = [Float](repeating: 0, count: count * VAE.inputPixels)
+        inputs.withUnsafeMutableBufferPointer { x in
+            for i in 0..<count { test.lowResolution(i, into: x.baseAddress! + i * VAE.inputPixels) }
+        }
+        let means = Inference.encode(weights, inputs: inputs, count: count)
+        let (a, b) = LatentPicture.mostSpreadDimensions(means, latent: latent, count: count)
+        let dimensions = [a, b ?? a]
+        let ranges = dimensions.map { j -> (Float, Float) in
+            let values = (0..<count).map { means[$0 * latent + j] }
+            let low = values.min() ?? -1, high = values.max() ?? 1, margin = max((high - low) * 0.05, 0.1)
+            return (low - margin, high + margin)
+        }
+        func base64(_ values: [Float]) -> String { values.withUnsafeBytes { Data($0).base64EncodedString() } }
+        let layout = weights.model.layout.specs.map { "\"\($0.name)\": [\($0.offset), \($0.shape)]" }.joined(separator: ", ")
+        let labels = (0..<count).map { "\(test.labels[$0])" }.joined(separator: ",")
+        return """
+        {"latent": \(latent), "morphSteps": \(Self.morphSteps), "layout": {\(layout)},
+         "plane": {"dimensions": \(dimensions), "min": [\(ranges[0].0), \(ranges[1].0)], "max": [\(ranges[0].1), \(ranges[1].1)]},
+         "digits": {"labels": [\(labels)], "inputs": "\(base64(inputs))"},
+         "weights": "\(base64(weights.parameters))"}
+        """
+    }
+
+    private func report(settings: [(String, String)], scores: Scores, latentNote: String, manifold: Bool, curves: Bool,
+                        explorer: String) throws -> URL {
         func escape(_ text: String) -> String {
             text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
@@ -135,13 +169,41 @@ struct RunOutputs {
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>vae run report</title>
         <style>
-        body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+        body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 70em; color: #222; }
         img { image-rendering: pixelated; max-width: 100%; }
         table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
         th, td { text-align: left; padding: 0.2em 1em 0.2em 0; }
         figure { margin: 1em 0 2em; } figcaption { color: #555; }
+        canvas { image-rendering: pixelated; border: 1px solid #ccc; vertical-align: top; }
+        .digit { width: 168px; height: 168px; }
+        .row { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
+        .row figure { margin: 0; max-width: 360px; } #sliders label { display: block; } input[type=number] { width: 5em; }
         </style></head><body>
         <h1>vae run report</h1>
+        <section id="explorer" hidden>
+        <h2>Explore the model</h2>
+        <p>Decoded here, by the run's own weights (embedded in this page), as you move.</p>
+        <div class="row">
+        <figure><canvas id="plane" width="360" height="360"></canvas>
+        <figcaption>The first \(Self.explorerDigits) test digits' encodings, coloured by digit (0 blue, 1 orange, 2 green, 3 red, 4 purple, 5 brown, 6 pink, 7 grey, 8 olive, 9 cyan).<br>Move over the plane to decode that point; click two digits to morph between them.</figcaption></figure>
+        <figure><canvas id="plane-decode" class="digit" width="28" height="28"></canvas><figcaption id="plane-z"></figcaption>
+        <div id="sliders"></div></figure>
+        </div>
+        <h3>Morph</h3>
+        <div class="row"><div><label>from test digit <input id="morph-from" type="number" min="0" max="\(Self.explorerDigits - 1)" value="3"></label>
+        <label>to <input id="morph-to" type="number" min="0" max="\(Self.explorerDigits - 1)" value="2"></label><br>
+        <label>step <input id="morph-step" type="range" min="0" max="\(Self.morphSteps - 1)" value="0"></label></div>
+        <canvas id="morph-decode" class="digit" width="28" height="28"></canvas></div>
+        <h3>Upscale</h3>
+        <div class="row"><div><label>test digit <input id="upscale-index" type="number" min="0" max="\(Self.explorerDigits - 1)" value="0"></label>
+        <button id="clear" type="button">clear</button><br>or draw on the 8x8 grid (shift erases)<br>
+        <canvas id="draw" class="digit" width="8" height="8" style="cursor: crosshair"></canvas></div>
+        <figure><canvas id="upscale-bicubic" class="digit" width="28" height="28"></canvas><figcaption>bicubic</figcaption></figure>
+        <figure><canvas id="upscale-model" class="digit" width="28" height="28"></canvas><figcaption>this model</figcaption></figure></div>
+        </section>
+        <noscript><p>With JavaScript on, this page also decodes the latent space live, morphs between digits and upscales digits you draw.</p></noscript>
+        <script type="application/json" id="explorer-data">\(explorer)</script>
+        <script>\(ExplorerScript.source)</script>
         <h2>Settings</h2>
         <table>\(rows)</table>
         <h2>Test set (\(scores.images) images)</h2>

@@ -70,6 +70,12 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("outputs-every"), help: "Also write RUN/outputs every N epochs (they are always written at the end).")
     var outputsEvery: Int?
 
+    @Flag(inversion: .prefixedNo, help: "Write TensorBoard event files to RUN/tensorboard.")
+    var tensorboard = true
+
+    @Option(name: .customLong("tensorboard-every"), help: "Log the running losses to TensorBoard every N steps.")
+    var tensorboardEvery = 50
+
     @Flag(help: "Continue the run in --run-dir from its newest valid checkpoint.")
     var resume = false
 
@@ -80,6 +86,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256 (got \(threads))") }
         if let outputsEvery, outputsEvery < 1 { throw ValidationError("--outputs-every must be at least 1 (got \(outputsEvery))") }
+        if tensorboardEvery < 1 { throw ValidationError("--tensorboard-every must be at least 1 (got \(tensorboardEvery))") }
     }
 
     func run() throws {
@@ -114,8 +121,13 @@ struct Train: ParsableCommand {
                 throw ValidationError("cannot create run directory \(runDirectory.path): \(error.localizedDescription)")
             }
         }
+        let tensorBoard = communicator.isRoot && tensorboard
+            ? try TensorBoardLog(runDirectory: runDirectory, every: tensorboardEvery, resumingAt: resume ? state.step : nil) : nil
+        if !resume { try tensorBoard?.settings(tensorBoardSettings(configuration, dataDirectory: dataDirectory)) }
+        // TensorBoard first: an epoch's scalars go before the pictures the console's hook writes.
+        let observers = Observers((tensorBoard.map { [$0] } ?? []) + [console])
         let trainer = Trainer(configuration: configuration, data: train, testData: test, state: state,
-                              runDirectory: runDirectory, communicator: communicator, observer: console)
+                              runDirectory: runDirectory, communicator: communicator, observer: observers)
         trainer.stopRequested = { StopSignals.stopRequested }
         trainer.faults = faults
         if let outputsEvery {
@@ -123,11 +135,12 @@ struct Train: ParsableCommand {
                 guard epoch % outputsEvery == 0 && epoch < configuration.epochs else { return }
                 let report = try writeOutputs(trainer, train: train, test: test, runDirectory: runDirectory,
                                               dataDirectory: dataDirectory, worldSize: communicator.size)
+                try tensorBoard?.outputs(in: report.deletingLastPathComponent(), step: trainer.state.step)
                 console.say("outputs of epoch \(epoch): \(report.path)")
             }
         }
         console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) x \(configuration.threads) thread(s), OpenBLAS \(BLAS.coreName) kernels -> \(runDirectory.path)")
-        let outcome = try trainer.run()
+        let outcome = try withExtendedLifetime(observers) { try trainer.run() }
         guard communicator.isRoot else { return outcome }
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
         if case .interrupted(let step) = outcome {
@@ -138,6 +151,7 @@ struct Train: ParsableCommand {
         console.say("done: \(trainer.state.epoch) epochs, step \(trainer.state.step); newest checkpoint \(newest)")
         let report = try writeOutputs(trainer, train: train, test: test, runDirectory: runDirectory,
                                       dataDirectory: dataDirectory, worldSize: communicator.size)
+        try tensorBoard?.outputs(in: report.deletingLastPathComponent(), step: trainer.state.step)
         console.say("outputs: \(report.path) and the pictures beside it")
         return outcome
     }
@@ -158,6 +172,15 @@ struct Train: ParsableCommand {
         ]
         let weights = InferenceWeights(model: trainer.model, parameters: state.parameters)
         return try RunOutputs(runDirectory: runDirectory).write(weights, train: train, test: test, settings: settings)
+    }
+
+    /// The settings TensorBoard shows as text: those that make the run what it is (not the world
+    /// size or threads, which change nothing in it, nor the epochs planned, which a resume may change).
+    private func tensorBoardSettings(_ c: TrainingConfiguration, dataDirectory: URL) -> [(String, String)] {
+        [("data", dataDirectory.path), ("limit", c.limit.map(String.init) ?? "none"),
+         ("latent dimension", "\(c.latentDimension)"), ("batch size", "\(c.batchSize)"),
+         ("micro-batch size", "\(c.microBatchSize)"), ("learning rate", "\(c.adam.learningRate)"),
+         ("KL weight", "\(c.klWeight)"), ("seed", "\(c.seed)"), ("test images", "\(c.testImages)")]
     }
 
     /// Loads the data and the starting state, and settles the configuration.

@@ -1,0 +1,247 @@
+/// The report page's explorer: the run's encoder and decoder in plain JavaScript over the
+/// weights embedded in the page (Keras layouts, float32), computing in double precision, so a
+/// decode equals `vae`'s to well within 1e-5. `window.explorer` exposes the last decodes for
+/// tests and for the curious.
+enum ExplorerScript {
+    static let source = #"""
+    (() => {
+    "use strict";
+    const data = JSON.parse(document.getElementById("explorer-data").textContent);
+    const floats = (text) => {
+      const binary = atob(text), bytes = new Uint8Array(binary.length);
+      for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+      return new Float32Array(bytes.buffer);
+    };
+    const weights = floats(data.weights);
+    const tensor = (name) => {
+      const [offset, shape] = data.layout[name];
+      return weights.subarray(offset, offset + shape.reduce((a, b) => a * b, 1));
+    };
+    const t = {};
+    for (const name of Object.keys(data.layout)) t[name] = tensor(name);
+    const L = data.latent;
+
+    // Dense: kernel [in, out].
+    function dense(x, inputs, outputs, kernel, bias, relu) {
+      const y = new Float64Array(outputs);
+      for (let o = 0; o < outputs; o++) y[o] = bias[o];
+      for (let i = 0; i < inputs; i++) {
+        const xi = x[i], row = i * outputs;
+        if (xi === 0) continue;
+        for (let o = 0; o < outputs; o++) y[o] += xi * kernel[row + o];
+      }
+      if (relu) for (let o = 0; o < outputs; o++) if (y[o] < 0) y[o] = 0;
+      return y;
+    }
+    // Conv2D 3x3, stride 2, "same" (TensorFlow pads after): kernel [3, 3, in, out], ReLU.
+    function conv(x, side, cin, kernel, bias, cout) {
+      const half = side / 2, y = new Float64Array(half * half * cout);
+      for (let i = 0; i < half; i++) for (let j = 0; j < half; j++) {
+        const at = (i * half + j) * cout;
+        for (let co = 0; co < cout; co++) y[at + co] = bias[co];
+        for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) {
+          const r = 2 * i + a, c = 2 * j + b;
+          if (r >= side || c >= side) continue;
+          for (let ci = 0; ci < cin; ci++) {
+            const v = x[(r * side + c) * cin + ci], k = ((a * 3 + b) * cin + ci) * cout;
+            for (let co = 0; co < cout; co++) y[at + co] += v * kernel[k + co];
+          }
+        }
+      }
+      for (let i = 0; i < y.length; i++) if (y[i] < 0) y[i] = 0;
+      return y;
+    }
+    // Conv2DTranspose 3x3, "same": kernel [3, 3, out, in]; input (i, j) feeds output
+    // (stride*i + a - pad, stride*j + b - pad).
+    function deconv(x, side, cin, kernel, bias, cout, stride, relu) {
+      const outSide = side * stride, pad = stride === 1 ? 1 : 0;
+      const y = new Float64Array(outSide * outSide * cout);
+      for (let i = 0; i < side; i++) for (let j = 0; j < side; j++) {
+        const input = (i * side + j) * cin;
+        for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) {
+          const r = stride * i + a - pad, c = stride * j + b - pad;
+          if (r < 0 || c < 0 || r >= outSide || c >= outSide) continue;
+          const out = (r * outSide + c) * cout, tap = (a * 3 + b) * cout;
+          for (let co = 0; co < cout; co++) {
+            const k = (tap + co) * cin;
+            let s = 0;
+            for (let ci = 0; ci < cin; ci++) s += x[input + ci] * kernel[k + ci];
+            y[out + co] += s;
+          }
+        }
+      }
+      for (let p = 0; p < outSide * outSide; p++) for (let co = 0; co < cout; co++) {
+        const v = y[p * cout + co] + bias[co];
+        y[p * cout + co] = relu && v < 0 ? 0 : v;
+      }
+      return y;
+    }
+    function encode(input) {
+      const c1 = conv(input, 8, 1, t["encoder.conv1.kernel"], t["encoder.conv1.bias"], 32);
+      const c2 = conv(c1, 4, 32, t["encoder.conv2.kernel"], t["encoder.conv2.bias"], 64);
+      const hidden = dense(c2, 256, 16, t["encoder.dense.kernel"], t["encoder.dense.bias"], true);
+      return dense(hidden, 16, L, t["encoder.z_mean.kernel"], t["encoder.z_mean.bias"], false);
+    }
+    function decode(z) {
+      const d = dense(z, L, 3136, t["decoder.dense.kernel"], t["decoder.dense.bias"], true);
+      const d1 = deconv(d, 7, 64, t["decoder.deconv1.kernel"], t["decoder.deconv1.bias"], 64, 2, true);
+      const d2 = deconv(d1, 14, 64, t["decoder.deconv2.kernel"], t["decoder.deconv2.bias"], 32, 2, true);
+      const logits = deconv(d2, 28, 32, t["decoder.deconv3.kernel"], t["decoder.deconv3.bias"], 1, 1, false);
+      return logits.map((v) => 1 / (1 + Math.exp(-v)));
+    }
+    // TensorFlow's bicubic resize (Keys, a = -0.5, half-pixel centres, weights at 1/1024 steps).
+    function bicubic(x, side, outSide) {
+      const scale = side / outSide;
+      const inner = (s) => { const u = s / 1024; return ((1.5 * u - 2.5) * u * u) + 1; };
+      const outer = (s) => { const u = s / 1024 + 1; return ((-0.5 * u + 2.5) * u - 4) * u + 2; };
+      const taps = (index) => {
+        const coordinate = (index + 0.5) * scale - 0.5, base = Math.floor(coordinate);
+        const step = Math.round((coordinate - base) * 1024);
+        const at = [base - 1, base, base + 1, base + 2];
+        const w = [outer(step), inner(step), inner(1024 - step), outer(1024 - step)];
+        const clamped = at.map((k) => Math.min(Math.max(k, 0), side - 1));
+        const kept = w.map((v, k) => (clamped[k] === at[k] ? v : 0));
+        const sum = kept.reduce((a, b) => a + b, 0);
+        return { at: clamped, w: kept.map((v) => v / sum) };
+      };
+      const axis = Array.from({ length: outSide }, (_, i) => taps(i));
+      const y = new Float64Array(outSide * outSide);
+      for (let r = 0; r < outSide; r++) for (let c = 0; c < outSide; c++) {
+        const ty = axis[r], tx = axis[c];
+        let v = 0;
+        for (let m = 0; m < 4; m++) {
+          let down = 0;
+          for (let n = 0; n < 4; n++) down += x[ty.at[n] * side + tx.at[m]] * ty.w[n];
+          v += down * tx.w[m];
+        }
+        y[r * outSide + c] = Math.min(Math.max(v, 0), 1);
+      }
+      return y;
+    }
+    function paint(canvas, pixels, side) {
+      const context = canvas.getContext("2d"), image = context.createImageData(side, side);
+      for (let i = 0; i < side * side; i++) {
+        const v = Math.round(Math.min(Math.max(pixels[i], 0), 1) * 255);
+        image.data.set([v, v, v, 255], 4 * i);
+      }
+      context.putImageData(image, 0, 0);
+    }
+
+    const digits = floats(data.digits.inputs), labels = data.digits.labels, count = labels.length;
+    const input = (i) => digits.subarray(i * 64, (i + 1) * 64);
+    const codes = Array.from({ length: count }, (_, i) => encode(input(i)));
+    const $ = (id) => document.getElementById(id);
+    const explorer = (window.explorer = { encode, decode, bicubic, codes });
+
+    // The latent plane: two dimensions on the axes, the others on sliders.
+    const [ax, ay] = data.plane.dimensions, [lo, hi] = [data.plane.min, data.plane.max];
+    const plane = $("plane"), size = plane.width;
+    const toX = (v) => ((v - lo[0]) / (hi[0] - lo[0])) * size;
+    const toY = (v) => size - ((v - lo[1]) / (hi[1] - lo[1])) * size;
+    const colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+    const base = new Float64Array(L);
+    let marks = [];
+    function drawPlane() {
+      const g = plane.getContext("2d");
+      g.fillStyle = "#fff";
+      g.fillRect(0, 0, size, size);
+      for (let i = 0; i < count; i++) {
+        g.fillStyle = colours[labels[i]];
+        g.fillRect(toX(codes[i][ax]) - 1.5, toY(codes[i][ay]) - 1.5, 3, 3);
+      }
+      g.strokeStyle = "#000";
+      for (const i of marks) { g.beginPath(); g.arc(toX(codes[i][ax]), toY(codes[i][ay]), 6, 0, 7); g.stroke(); }
+      g.beginPath();
+      g.moveTo(at[0] - 6, at[1]); g.lineTo(at[0] + 6, at[1]);
+      g.moveTo(at[0], at[1] - 6); g.lineTo(at[0], at[1] + 6);
+      g.stroke();
+    }
+    // The point under the pointer, the other dimensions at their sliders' values.
+    let at = [size / 2, size / 2];
+    function planeDecode() {
+      const z = Float64Array.from(base);
+      z[ax] = lo[0] + (at[0] / size) * (hi[0] - lo[0]);
+      z[ay] = lo[1] + ((size - at[1]) / size) * (hi[1] - lo[1]);
+      const pixels = decode(z);
+      drawPlane();
+      paint($("plane-decode"), pixels, 28);
+      $("plane-z").textContent = "z = (" + Array.from(z, (v) => v.toFixed(2)).join(", ") + ")";
+      explorer.plane = { z, pixels };
+    }
+    for (let j = 0; j < L && L > 2; j++) {
+      if (j === ax || j === ay) continue;
+      const label = document.createElement("label"), range = document.createElement("input");
+      Object.assign(range, { type: "range", min: -4, max: 4, step: 0.01, value: 0, id: `z${j}` });
+      range.addEventListener("input", () => { base[j] = Number(range.value); planeDecode(); });
+      label.append(`z[${j}] `, range);
+      $("sliders").append(label);
+    }
+    const pointer = (event, canvas) => {
+      const r = canvas.getBoundingClientRect();
+      return [((event.clientX - r.left) * canvas.width) / r.width, ((event.clientY - r.top) * canvas.height) / r.height];
+    };
+    plane.addEventListener("pointermove", (event) => { at = pointer(event, plane); planeDecode(); });
+
+    // The morph: two test digits, a slider along the line between their encodings.
+    const steps = data.morphSteps, morphFrom = $("morph-from"), morphTo = $("morph-to"), morphStep = $("morph-step");
+    let clicks = 0;
+    function morph() {
+      const from = Math.min(Math.max(Number(morphFrom.value) | 0, 0), count - 1);
+      const to = Math.min(Math.max(Number(morphTo.value) | 0, 0), count - 1);
+      const k = Number(morphStep.value), s = Math.fround(k / (steps - 1));
+      const z = codes[from].map((a, j) => Math.fround(Math.fround(1 - s) * a) + Math.fround(s * codes[to][j]));
+      const pixels = decode(z);
+      paint($("morph-decode"), pixels, 28);
+      marks = [from, to];
+      drawPlane();
+      explorer.morph = { from, to, step: k, steps, z, pixels };
+    }
+    for (const control of [morphFrom, morphTo, morphStep]) control.addEventListener("input", morph);
+    plane.addEventListener("click", (event) => {
+      const [x, y] = pointer(event, plane);
+      let best = 0, distance = Infinity;
+      for (let i = 0; i < count; i++) {
+        const d = (toX(codes[i][ax]) - x) ** 2 + (toY(codes[i][ay]) - y) ** 2;
+        if (d < distance) [best, distance] = [i, d];
+      }
+      (clicks++ % 2 === 0 ? morphFrom : morphTo).value = best;
+      morph();
+    });
+
+    // Upscaling: a test digit, or one drawn on the 8x8 grid, by the model and by bicubic.
+    const grid = $("draw"), drawn = new Float64Array(64);
+    function upscale() {
+      const z = encode(drawn), pixels = decode(z), smooth = bicubic(drawn, 8, 28);
+      paint(grid, drawn, 8);
+      paint($("upscale-model"), pixels, 28);
+      paint($("upscale-bicubic"), smooth, 28);
+      explorer.upscale = { input: Array.from(drawn), z, pixels, bicubic: smooth };
+    }
+    $("upscale-index").addEventListener("input", (event) => {
+      const i = Math.min(Math.max(Number(event.target.value) | 0, 0), count - 1);
+      drawn.set(input(i));
+      upscale();
+    });
+    $("clear").addEventListener("click", () => { drawn.fill(0); upscale(); });
+    const ink = (event) => {
+      if (!(event.buttons & 1)) return;
+      const [x, y] = pointer(event, grid), cell = Math.floor(y) * 8 + Math.floor(x);
+      if (x < 0 || y < 0 || x >= 8 || y >= 8) return;
+      drawn[cell] = event.shiftKey ? 0 : 1;
+      upscale();
+    };
+    grid.addEventListener("pointerdown", ink);
+    grid.addEventListener("pointermove", ink);
+
+    $("explorer").hidden = false;
+    // The write-up's morph, a 3 into a 2, half-way (from the first such test digits).
+    if (labels.includes(3) && labels.includes(2)) [morphFrom.value, morphTo.value] = [labels.indexOf(3), labels.indexOf(2)];
+    morphStep.value = (steps - 1) >> 1;
+    morph();
+    drawn.set(input(0));
+    upscale();
+    planeDecode();
+    explorer.ready = true;
+    })();
+    """#
+}
