@@ -127,10 +127,17 @@ public final class Trainer {
         let workers = (0..<configuration.threads).map { _ in
             StepBuffers(model: model, microBatch: configuration.microBatchSize, gradientSlots: slots)
         }
-        while state.epoch < configuration.epochs {
-            if try runEpoch(workers) == .stopped && state.epoch < configuration.epochs {
-                return .interrupted(step: state.step)
+        do {
+            while state.epoch < configuration.epochs {
+                if try runEpoch(workers) == .stopped && state.epoch < configuration.epochs {
+                    return .interrupted(step: state.step)
+                }
             }
+        } catch var timeout as CollectiveTimeout {
+            timeout.context = state.stepInEpoch == stepsPerEpoch ? " at the end of epoch \(state.epoch + 1)"
+                : " of step \(state.step + 1) (epoch \(state.epoch + 1))"
+            timeout.note = "; the newest checkpoint (\(lastSavedStep.map { "step \($0)" } ?? "none saved by this run")) is kept"
+            throw timeout
         }
         return .completed
     }
@@ -247,7 +254,7 @@ public final class Trainer {
         var agreed = workers.dropFirst().reduce(b.exponents) { zip($0, $1.exponents).map { max($0, $1) } }
         agreed += [workers.contains(where: \.failed) ? 1 : 0, stopRequested() ? 1 : 0]
         let reduceStart = ContinuousClock.now
-        try agreed.withUnsafeMutableBufferPointer { try communicator.allReduceMax($0) }
+        try agreed.withUnsafeMutableBufferPointer { try communicator.allReduceMax($0, label: "exponent agreement") }
         allReduceTime += ContinuousClock.now - reduceStart
         guard agreed[b.exponents.count] == 0 else {
             let kept = lastSavedStep.map { "step \($0)" } ?? "none saved by this run"
@@ -258,7 +265,7 @@ public final class Trainer {
         Self.inParallel(workers, over: 0..<workers.count) { worker, _ in worker.addHeldGradients(exponents: exponents) }
         for worker in workers.dropFirst() { b.sum.add(worker.sum) }
         let sumStart = ContinuousClock.now
-        try b.sum.withSums { try communicator.allReduceSum($0) }
+        try b.sum.withSums { try communicator.allReduceSum($0, label: "exact sum") }
         allReduceTime += ContinuousClock.now - sumStart
         b.sum.total(into: b.total, exponents: exponents)
         state.applyGradients(b.total)
@@ -313,7 +320,7 @@ public final class Trainer {
         for worker in workers.dropFirst() { workers[0].testLosses.add(worker.testLosses) }
         _ = workers[0].testLosses.add(workers.contains(where: \.failed) ? 1 : 0, at: 2)
         var totals: [Float] = [0, 0, 0]
-        try workers[0].testLosses.withLimbs { try communicator.allReduceSum($0) }
+        try workers[0].testLosses.withLimbs { try communicator.allReduceSum($0, label: "test scoring") }
         workers[0].testLosses.total(into: &totals)
         guard totals[2] == 0 else { throw AgreedFailure("test losses are not finite after epoch \(state.epoch + 1)") }
         let reconstruction = Double(totals[0]) / Double(count), kl = Double(totals[1]) / Double(count)
@@ -328,6 +335,8 @@ public final class Trainer {
     /// Only rank 0 writes.
     private func saveCheckpoint() throws {
         lastSavedStep = state.step
+        // The other ranks wait for this save in their next collective.
+        communicator.expectSlowPeers()
         guard communicator.isRoot else { return }
         let step = state.step
         let url = try TrainingCheckpoint.save(state, configuration: configuration, dataset: data.fingerprint,
@@ -340,7 +349,7 @@ public final class Trainer {
     /// epoch catches any divergence before it is written to a checkpoint.
     private func checkReplicasAgree() throws {
         let checksum = state.parameters.withUnsafeBytes { stableChecksum($0) }
-        guard try communicator.allAgree(on: checksum) else {
+        guard try communicator.allAgree(on: checksum, label: "parameter check") else {
             throw AgreedFailure("replicas diverged: parameter checksums differ between ranks after epoch \(state.epoch + 1); stopping before anything is written")
         }
     }

@@ -160,6 +160,73 @@ struct ReliabilityTests {
         try Self.expectFinalTensorsAreTheReference(run)
     }
 
+    /// Small enough that a test waits seconds, not minutes, for a frozen rank; long enough
+    /// that a healthy step on a busy machine never trips them.
+    static let timeouts = ["--collective-timeout", "3", "--slow-collective-timeout", "5"]
+
+    /// Waits for the job to save `step`, then freezes rank `rank` as a node swapping itself to
+    /// death would (SIGSTOP: its process and its TCP connections stay, it just never answers).
+    static func freeze(rank: Int, of run: URL, after step: Int) throws -> (pid: Int32, at: Date) {
+        try waitFor(run.appendingPathComponent(String(format: "checkpoints/step-%09d.safetensors", step)))
+        let victim = try #require(rankProcess(rank, training: run), "rank \(rank) not found")
+        kill(victim, SIGSTOP)
+        return (victim, Date())
+    }
+
+    /// A rank frozen mid-epoch: the other one gives up after its timeout with one line naming the
+    /// step, the collective and the frozen rank, the job ends with status 69, and every
+    /// checkpoint left is whole.
+    @Test func aFrozenRankEndsTheJobWithinItsTimeout() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let job = try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), [
+            "mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1", "-n", "2",
+            VAEProcess.executable.path, "train", "--run-dir", folder.path] + Self.job + Self.timeouts)
+        let frozen = try Self.freeze(rank: 1, of: folder, after: 4)
+        defer { if Self.rankProcess(1, training: folder) == frozen.pid { kill(frozen.pid, SIGKILL) } }
+        let result = try job.wait()
+        let waited = Date().timeIntervalSince(frozen.at)
+        #expect(result.status == 69, "exit \(result.status): \(result.stderr)")
+        // At most the longer timeout, plus a step and the abort.
+        #expect(waited < 5 + 5, "the job took \(waited) s to end")
+        let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
+        let newest = try #require(try Self.newestStep(folder))
+        #expect(lines.count == 1 && lines[0].contains("no answer within") && lines[0].contains("rank 1 did not answer")
+                && (lines[0].contains(" of step ") || lines[0].contains(" at the end of epoch "))
+                && lines[0].contains("newest checkpoint (step \(newest)) is kept"), "\(result.stderr)")
+        #expect(["exponent agreement", "exact sum", "test scoring", "parameter check"].contains { lines.first?.contains($0) == true },
+                "\(result.stderr)")
+        #expect(newest >= 4 && newest < 60)
+        try Self.expectOnlyValidCheckpoints(folder)
+    }
+
+    /// The same under `launch/train --max-restarts 1`: the abort takes the frozen rank down, the
+    /// restart resumes from the newest checkpoint, and the run ends at the one-process result.
+    @Test func aFrozenRankUnderLaunchTrainIsRestartedPastAndTheRunFinishes() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run")
+        let job = try VAEProcess.start(Self.launchTrain, ["-n", "2", "--max-restarts", "1", "--run-dir", run.path] + Self.job + Self.timeouts,
+                                       environment: ["VAE_BINARY": VAEProcess.executable.path])
+        let frozen = try Self.freeze(rank: 1, of: run, after: 8)
+        defer { if Self.rankProcess(1, training: run) == frozen.pid { kill(frozen.pid, SIGKILL) } }
+        let result = try job.wait()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("rank 1 did not answer") && result.stderr.contains("the job failed (exit 69); restart 1 of 1")
+                && result.stderr.contains("resuming from"), "\(result.stderr)")
+        try Self.expectFinalTensorsAreTheReference(run)
+    }
+
+    @Test func timeoutsRefuseWhatIsNotAPositiveNumber() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run")
+        for (flags, message) in [(["--collective-timeout", "0"], "--collective-timeout must be a positive number of seconds"),
+                                 (["--slow-collective-timeout", "inf"], "--slow-collective-timeout must be a positive number of seconds")] {
+            expectRefusal(try VAEProcess.run(["train", "--run-dir", run.path] + flags), message)
+        }
+    }
+
     @Test func aCrashWhileSavingKeepsThePreviousCheckpointAndLeavesNothingBehind() throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
