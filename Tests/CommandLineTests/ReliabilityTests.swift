@@ -217,7 +217,7 @@ struct ReliabilityTests {
         try Self.expectFinalTensorsAreTheReference(run)
     }
 
-    @Test func timeoutsRefuseWhatIsNotAPositiveNumber() throws {
+    @Test func timeoutsAndMinimumRanksRefuseWhatCannotBe() throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let run = folder.appendingPathComponent("run")
@@ -225,6 +225,10 @@ struct ReliabilityTests {
                                  (["--slow-collective-timeout", "inf"], "--slow-collective-timeout must be a positive number of seconds")] {
             expectRefusal(try VAEProcess.run(["train", "--run-dir", run.path] + flags), message)
         }
+        let launched = try VAEProcess.start(Self.launchTrain, ["-n", "1", "--min-ranks", "2", "--run-dir", run.path],
+                                            environment: ["VAE_BINARY": VAEProcess.executable.path]).wait()
+        expectRefusal(launched, "1 rank(s) is below --min-ranks 2")
+        #expect(!FileManager.default.fileExists(atPath: run.path), "nothing written")
     }
 
     @Test func aCrashWhileSavingKeepsThePreviousCheckpointAndLeavesNothingBehind() throws {
