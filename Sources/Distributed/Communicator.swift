@@ -14,8 +14,9 @@ public protocol Communicator: AnyObject {
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws
     /// Element-wise maximum over all ranks, in place.
     func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws
-    /// The next collective may wait while a rank works on files (rank 0 saving a checkpoint or
-    /// outputs): it gets `timeouts.slow`. Start-up (every rank loading its data) does too.
+    /// The next collective may wait while a rank works on files (rank 0 writing an epoch's
+    /// metrics, outputs and checkpoint): it gets `timeouts.slow`. Start-up (every rank loading
+    /// its data) does too.
     func expectSlowPeers()
     /// Ends every rank of the job at once (one rank's failure would otherwise hang the others).
     func abort(code: Int32) -> Never
@@ -26,7 +27,7 @@ public protocol Communicator: AnyObject {
 public struct CollectiveTimeouts: Sendable, Equatable {
     /// A collective of a training step, where ranks wait at most for another's share of a step.
     public var normal: Double
-    /// The first collective after start-up or after a checkpoint or outputs are written.
+    /// The first collective after start-up or after an epoch's end is written.
     public var slow: Double
     public init(normal: Double = 120, slow: Double = 600) {
         self.normal = normal

@@ -200,6 +200,9 @@ public final class Trainer {
         state.epoch += 1
         state.stepInEpoch = 0
         state.epochTotals = EpochTotals()
+        // Rank 0 now writes the metrics, any outputs and the checkpoint: the other ranks wait for
+        // it in their next collective.
+        communicator.expectSlowPeers()
         if communicator.isRoot { try metrics.append(line) }
         try observer?.epochFinished(line)
         try saveCheckpoint()
@@ -335,8 +338,6 @@ public final class Trainer {
     /// Only rank 0 writes.
     private func saveCheckpoint() throws {
         lastSavedStep = state.step
-        // The other ranks wait for this save in their next collective.
-        communicator.expectSlowPeers()
         guard communicator.isRoot else { return }
         let step = state.step
         let url = try TrainingCheckpoint.save(state, configuration: configuration, dataset: data.fingerprint,

@@ -76,12 +76,12 @@ struct Train: ParsableCommand {
     var outputsEvery: Int?
 
     @Option(name: .customLong("collective-timeout"),
-            help: ArgumentHelp("Under mpirun, how long a rank waits for the others in a collective of a training step before it ends the job (exit 69). Such a wait lasts at most the slowest rank's share of one step, well under a second at the seed's batch: the default leaves a busy or swapping node a hundredfold margin. (default: 120)",
+            help: ArgumentHelp("Under mpirun, how long a rank waits for the others in a collective of a training step before it ends the job (exit 69). Such a wait lasts at most the slowest rank's share of one step (or a --checkpoint-every save, 1 MB), well under a second at the seed's batch: the default leaves a busy or swapping node a hundredfold margin. (default: 120)",
                                valueName: "seconds"))
     var collectiveTimeout: Double?
 
     @Option(name: .customLong("slow-collective-timeout"),
-            help: ArgumentHelp("The same for the collectives that wait for files: every rank loading its data and checkpoint at start-up, rank 0 writing a checkpoint or outputs. Longer, for slow shared filesystems. (default: 600)",
+            help: ArgumentHelp("The same for the collectives that wait for files: every rank loading its data and checkpoint at start-up, rank 0 writing an epoch's metrics, outputs and checkpoint. Longer, for slow shared filesystems. (default: 600)",
                                valueName: "seconds"))
     var slowCollectiveTimeout: Double?
 

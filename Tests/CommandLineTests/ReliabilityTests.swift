@@ -161,8 +161,14 @@ struct ReliabilityTests {
     }
 
     /// Small enough that a test waits seconds, not minutes, for a frozen rank; long enough
-    /// that a healthy step on a busy machine never trips them.
-    static let timeouts = ["--collective-timeout", "3", "--slow-collective-timeout", "5"]
+    /// that a healthy step, or rank 0 writing an epoch's end and outputs, on a busy machine never
+    /// trips them.
+    static let timeouts = ["--collective-timeout", "3", "--slow-collective-timeout", "30"]
+
+    /// The timeout a job's message says it waited.
+    static func secondsWaited(_ line: Substring) -> Double? {
+        line.firstRange(of: "no answer within ").flatMap { Double(line[$0.upperBound...].prefix { $0 != " " }) }
+    }
 
     /// Waits for the job to save `step`, then freezes rank `rank` as a node swapping itself to
     /// death would (SIGSTOP: its process and its TCP connections stay, it just never answers).
@@ -187,9 +193,11 @@ struct ReliabilityTests {
         let result = try job.wait()
         let waited = Date().timeIntervalSince(frozen.at)
         #expect(result.status == 69, "exit \(result.status): \(result.stderr)")
-        // At most the longer timeout, plus a step and the abort.
-        #expect(waited < 5 + 5, "the job took \(waited) s to end")
         let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
+        // The timeout of a step's collectives (the freeze comes mid-epoch, after a
+        // --checkpoint-every save), plus at most a step and the abort.
+        let timeout = try #require(lines.first.flatMap(Self.secondsWaited), "\(result.stderr)")
+        #expect(timeout == 3 && waited < timeout + 5, "waited \(timeout) s, ended after \(waited) s: \(result.stderr)")
         let newest = try #require(try Self.newestStep(folder))
         #expect(lines.count == 1 && lines[0].contains("no answer within") && lines[0].contains("rank 1 did not answer")
                 && (lines[0].contains(" of step ") || lines[0].contains(" at the end of epoch "))
