@@ -3,28 +3,75 @@ import Foundation
 /// The collectives data-parallel training needs, over a fixed group of ranks.
 /// Integer buffers only: gradients travel as exact fixed-point integers (see `BlockExactSum`),
 /// so that a sum does not depend on the order MPI combines ranks in.
+///
+/// No collective waits forever: each has a deadline (`timeouts`), and one that passes throws
+/// `CollectiveTimeout`, after which the job must be aborted (the collective is still pending).
 public protocol Communicator: AnyObject {
     var rank: Int { get }
     var size: Int { get }
-    /// Element-wise sum over all ranks, in place.
-    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
+    var timeouts: CollectiveTimeouts { get set }
+    /// Element-wise sum over all ranks, in place; `label` names the collective in a timeout.
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws
     /// Element-wise maximum over all ranks, in place.
-    func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
-    /// Copies `root`'s bytes into every rank's buffer.
-    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
-    func barrier() throws
+    func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws
+    /// The next collective may wait while a rank works on files (rank 0 writing an epoch's
+    /// metrics, outputs and checkpoint): it gets `timeouts.slow`. Start-up (every rank loading
+    /// its data) does too.
+    func expectSlowPeers()
     /// Ends every rank of the job at once (one rank's failure would otherwise hang the others).
     func abort(code: Int32) -> Never
     func finalize()
+}
+
+/// How long a rank waits in a collective for every other rank to come.
+public struct CollectiveTimeouts: Sendable, Equatable {
+    /// A collective of a training step, where ranks wait at most for another's share of a step.
+    public var normal: Double
+    /// The first collective after start-up or after an epoch's end is written.
+    public var slow: Double
+    public init(normal: Double = 120, slow: Double = 600) {
+        self.normal = normal
+        self.slow = slow
+    }
+}
+
+/// A collective that did not complete in time: a rank froze, died without its launcher
+/// noticing, or lost its link.
+public struct CollectiveTimeout: Error, CustomStringConvertible, Sendable {
+    public let label: String
+    public let seconds: Double
+    public let rank: Int
+    /// The ranks that never entered the collective, as rank 0 knows them (nil on other ranks).
+    public let absent: [Int]?
+    /// Where the run was (" of step 14 (epoch 2)") and what it keeps ("; ..."), added by the
+    /// trainer.
+    public var context = "", note = ""
+
+    public init(label: String, seconds: Double, rank: Int, absent: [Int]?) {
+        self.label = label
+        self.seconds = seconds
+        self.rank = rank
+        self.absent = absent
+    }
+
+    public var description: String {
+        let whom: String = switch absent {
+        case nil: "rank 0, which alone knows which ranks did not answer, has not reported (it may be one of them)"
+        case let absent? where absent.isEmpty: "every rank entered it, and one stopped answering inside it"
+        case let absent?: (absent.count == 1 ? "rank " : "ranks ") + absent.map(String.init).joined(separator: ", ") + " did not answer"
+        }
+        let waited = seconds.rounded() == seconds ? "\(Int(seconds))" : "\(seconds)"
+        return (rank == 0 ? "" : "rank \(rank): ") + "no answer within \(waited) s in the \(label)\(context): \(whom)\(note)"
+    }
 }
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
 
     /// Whether every rank holds the same `value` (one collective: max of v and of -v).
-    public func allAgree(on value: Int64) throws -> Bool {
+    public func allAgree(on value: Int64, label: String) throws -> Bool {
         var pair: [Int64] = [value, value == .min ? .max : -value]
-        try pair.withUnsafeMutableBufferPointer { try allReduceMax($0) }
+        try pair.withUnsafeMutableBufferPointer { try allReduceMax($0, label: label) }
         return pair[0] == value && pair[1] == (value == .min ? .max : -value)
     }
 }
@@ -48,15 +95,15 @@ extension Communicator {
     /// Runs `body` on every rank, then agrees on whether it failed anywhere, so that a rank
     /// that fails (bad input on its node, say) stops the others instead of leaving them
     /// waiting in the next collective. One process just runs `body`.
-    public func collectively<T>(_ body: () throws -> T) throws -> T {
+    public func collectively<T>(_ label: String, _ body: () throws -> T) throws -> T {
         guard size > 1 else { return try body() }
         let outcome = Result { try body() }
         let local: Error? = if case .failure(let error) = outcome { error } else { nil }
         var failed: [Int64] = [local == nil ? 0 : 1]
-        try failed.withUnsafeMutableBufferPointer { try allReduceSum($0) }
+        try failed.withUnsafeMutableBufferPointer { try allReduceSum($0, label: label) }
         guard failed[0] != 0 else { return try outcome.get() }
         let message = local.map { String(describing: $0) } ?? ""
-        let same = try allAgree(on: stableChecksum(message.utf8)) && failed[0] == size
+        let same = try allAgree(on: stableChecksum(message.utf8), label: label) && failed[0] == size
         throw CollectiveFailure(local: local, sameOnEveryRank: same)
     }
 }
@@ -73,10 +120,10 @@ public final class SingleProcess: Communicator {
     public init() {}
     public var rank: Int { 0 }
     public var size: Int { 1 }
-    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
-    public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
-    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
-    public func barrier() throws {}
+    public var timeouts = CollectiveTimeouts()
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws {}
+    public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws {}
+    public func expectSlowPeers() {}
     public func abort(code: Int32) -> Never { exit(code) }
     public func finalize() {}
 }

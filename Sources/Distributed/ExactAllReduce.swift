@@ -30,13 +30,17 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
     public let count: Int
     private let extraStart: Int
     private let communicator: Communicator
+    /// What the sum is of, for the labels of its two collectives ("exponent agreement" and
+    /// "exact sum", after it when given), which a timeout names.
+    private let purpose: String?
     private let totals: UnsafeMutablePointer<Float>
     /// Time spent in the collectives so far.
     public private(set) var collectiveTime = Duration.zero
 
     /// `blocks` must tile `0..<n`, or be empty; `parts` threads will each fill at most
     /// `termsPerPart` terms a round.
-    public init(blocks: [Range<Int>], parts partCount: Int, termsPerPart: Int, communicator: Communicator) {
+    public init(blocks: [Range<Int>], parts partCount: Int, termsPerPart: Int, communicator: Communicator,
+                purpose: String? = nil) {
         precondition(Extra.allCases.map(\.rawValue) == Array(0..<Extra.allCases.count), "Extra's raw values must be 0, 1, ...")
         let start = blocks.last?.upperBound ?? 0
         let sum = BlockExactSum(blocks: blocks + Extra.allCases.map { (start + $0.rawValue)..<(start + $0.rawValue + 1) })
@@ -44,6 +48,7 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         count = sum.count
         parts = (0..<partCount).map { _ in Part(sum: sum, capacity: termsPerPart, extraStart: start) }
         self.communicator = communicator
+        self.purpose = purpose
         totals = .allocate(capacity: count)
     }
 
@@ -69,7 +74,7 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
             case .stop: local.contains(.stop) ? 1 : 0
             }
         }
-        try timed { try agreed.withUnsafeMutableBufferPointer { try communicator.allReduceMax($0) } }
+        try timed { try agreed.withUnsafeMutableBufferPointer { try communicator.allReduceMax($0, label: label("exponent agreement")) } }
         var all = ExactAllReduceMarks()
         if agreed[blocks + MarkSlot.failed.rawValue] > 0 { all.insert(.failed) }
         if agreed[blocks + MarkSlot.stop.rawValue] > 0 { all.insert(.stop) }
@@ -80,7 +85,7 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         nonisolated(unsafe) let parts = parts
         DispatchQueue.concurrentPerform(iterations: parts.count) { parts[$0].addHeld(exponents: exponents) }
         for part in parts.dropFirst() { first.sum.add(part.sum) }
-        try timed { try first.sum.withSums { try communicator.allReduceSum($0) } }
+        try timed { try first.sum.withSums { try communicator.allReduceSum($0, label: label("exact sum")) } }
         first.sum.total(into: totals, exponents: exponents)
         return all
     }
@@ -90,6 +95,10 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
 
     /// One extra value of the last round's total.
     public func total(_ extra: Extra) -> Float { totals[extraStart + extra.rawValue] }
+
+    private func label(_ collective: String) -> String {
+        purpose.map { "\(collective) of the \($0)" } ?? collective
+    }
 
     private func timed(_ body: () throws -> Void) rethrows {
         let start = ContinuousClock.now

@@ -2,10 +2,18 @@ import Foundation
 import MPIShim
 
 /// MPI_COMM_WORLD through the C shim. Errors come back as codes (MPI_ERRORS_RETURN) and are
-/// thrown with MPI's message.
+/// thrown with MPI's message; a collective past its deadline throws `CollectiveTimeout`.
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
+    public var timeouts = CollectiveTimeouts()
+    /// Start-up waits for every rank to load its data.
+    private var slowNext = true
+
+    /// Rank r waits r times this much longer than rank 0 (up to 4 times), so that when a rank is
+    /// missing, one rank reports it and ends the job: rank 0, which alone knows who did not
+    /// come, or else the lowest rank still answering.
+    static let reportingGrace = 2.0
 
     /// Set by Open MPI's mpirun, by PMI-based launchers (MPICH's, Slurm's srun) or by PMIx.
     public static func isLaunchedByMPI(_ environment: [String: String]) -> Bool {
@@ -26,20 +34,26 @@ public final class MPICommunicator: Communicator {
         self.size = Int(size)
     }
 
-    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {
-        try Self.check(vae_mpi_allreduce_int64(buffer.baseAddress, buffer.count, vae_mpi_sum), "all-reduce (sum)")
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws {
+        try allReduce(buffer, vae_mpi_sum, label: label)
     }
 
-    public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {
-        try Self.check(vae_mpi_allreduce_int64(buffer.baseAddress, buffer.count, vae_mpi_max), "all-reduce (max)")
+    public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws {
+        try allReduce(buffer, vae_mpi_max, label: label)
     }
 
-    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
-        try Self.check(vae_mpi_broadcast(buffer.baseAddress, buffer.count, Int32(root)), "broadcast")
-    }
+    public func expectSlowPeers() { slowNext = true }
 
-    public func barrier() throws {
-        try Self.check(vae_mpi_barrier(), "barrier")
+    private func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ op: vae_mpi_op, label: String) throws {
+        let seconds = (slowNext ? timeouts.slow : timeouts.normal) + Self.reportingGrace * Double(min(rank, 4))
+        slowNext = false
+        var absent = [Int32](repeating: 0, count: size), absentCount: Int32 = 0
+        let code = vae_mpi_allreduce_int64(buffer.baseAddress, buffer.count, op, seconds, &absent, &absentCount)
+        if code == VAE_MPI_TIMED_OUT {
+            throw CollectiveTimeout(label: label, seconds: seconds, rank: rank,
+                                    absent: absentCount < 0 ? nil : absent.prefix(Int(absentCount)).map(Int.init))
+        }
+        try Self.check(code, label)
     }
 
     public func abort(code: Int32) -> Never {

@@ -1,44 +1,96 @@
 #include "mpi_shim.h"
 #include <limits.h>
 #include <mpi.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+// Ranks other than 0 announce to rank 0, on a communicator of their own, each collective they
+// enter: when one times out, rank 0 can name the ranks that never came.
+static MPI_Comm arrivals = MPI_COMM_NULL;
+static int world_rank, world_size;
+// Rank 0's pending receipts (one per other rank), or another rank's pending announcement.
+static MPI_Request *requests;
 
 int vae_mpi_init(void) {
     int error = MPI_Init(NULL, NULL);
     if (error != MPI_SUCCESS) return error;
-    return MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    if ((error = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)) != MPI_SUCCESS) return error;
+    if ((error = MPI_Comm_rank(MPI_COMM_WORLD, &world_rank)) != MPI_SUCCESS) return error;
+    if ((error = MPI_Comm_size(MPI_COMM_WORLD, &world_size)) != MPI_SUCCESS) return error;
+    if ((error = MPI_Comm_dup(MPI_COMM_WORLD, &arrivals)) != MPI_SUCCESS) return error;
+    // One request each for the other ranks' announcements, plus one for the collective.
+    requests = calloc((size_t)world_size + 1, sizeof(MPI_Request));
+    return requests ? MPI_SUCCESS : MPI_ERR_NO_MEM;
 }
 
 int vae_mpi_rank(int *rank) { return MPI_Comm_rank(MPI_COMM_WORLD, rank); }
 
 int vae_mpi_size(int *size) { return MPI_Comm_size(MPI_COMM_WORLD, size); }
 
-// MPI counts are int: large buffers go in chunks.
-int vae_mpi_allreduce_int64(int64_t *buffer, size_t count, vae_mpi_op op) {
+static double seconds_now(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
+// Non-blocking MPI only moves on inside MPI calls, so the requests are tested: back to back for
+// the first moments (a healthy collective is done in well under a millisecond), then between
+// sleeps that double up to a cap, so that a rank waiting for a slow peer uses almost no CPU and
+// notices its arrival within the cap.
+static int wait_all(int count, MPI_Request *pending, double deadline) {
+    const double spin_seconds = 200e-6;
+    const long longest_pause_ns = 1000000;
+    double started = seconds_now();
+    long pause_ns = 10000;
+    for (;;) {
+        // One by one, since MPI_Test frees each request that completes (MPI_Testall frees
+        // none until all have): the ones left say who has not come.
+        int done = 1;
+        for (int i = 0; i < count; i++) {
+            if (pending[i] == MPI_REQUEST_NULL) continue;
+            int flag = 0;
+            int error = MPI_Test(&pending[i], &flag, MPI_STATUS_IGNORE);
+            if (error != MPI_SUCCESS) return error;
+            done &= flag;
+        }
+        if (done) return MPI_SUCCESS;
+        double now = seconds_now();
+        if (now >= deadline) return VAE_MPI_TIMED_OUT;
+        if (now - started < spin_seconds) continue;
+        struct timespec pause = {0, pause_ns};
+        nanosleep(&pause, NULL);
+        pause_ns = pause_ns * 2 < longest_pause_ns ? pause_ns * 2 : longest_pause_ns;
+    }
+}
+
+// MPI counts are int: large buffers go in chunks, under one deadline.
+int vae_mpi_allreduce_int64(int64_t *buffer, size_t count, vae_mpi_op op, double timeout_seconds,
+                            int *absent, int *absent_count) {
+    double deadline = seconds_now() + timeout_seconds;
     MPI_Op mpi_op = op == vae_mpi_max ? MPI_MAX : MPI_SUM;
-    while (count > 0) {
-        int chunk = count > INT_MAX ? INT_MAX : (int)count;
-        int error = MPI_Allreduce(MPI_IN_PLACE, buffer, chunk, MPI_INT64_T, mpi_op, MPI_COMM_WORLD);
+    int announcements = world_rank == 0 ? world_size - 1 : 1;
+    for (int i = 0; i < announcements; i++) {
+        int error = world_rank == 0 ? MPI_Irecv(NULL, 0, MPI_BYTE, i + 1, 0, arrivals, &requests[i])
+                                    : MPI_Isend(NULL, 0, MPI_BYTE, 0, 0, arrivals, &requests[i]);
         if (error != MPI_SUCCESS) return error;
+    }
+    int error = MPI_SUCCESS;
+    do {
+        int chunk = count > INT_MAX ? INT_MAX : (int)count;
+        error = MPI_Iallreduce(MPI_IN_PLACE, buffer, chunk, MPI_INT64_T, mpi_op, MPI_COMM_WORLD, &requests[announcements]);
+        if (error == MPI_SUCCESS) error = wait_all(announcements + 1, requests, deadline);
         buffer += chunk;
         count -= (size_t)chunk;
+    } while (error == MPI_SUCCESS && count > 0);
+    if (error == VAE_MPI_TIMED_OUT) {
+        *absent_count = world_rank == 0 ? 0 : -1;
+        for (int i = 0; world_rank == 0 && i < announcements; i++) {
+            if (requests[i] != MPI_REQUEST_NULL) absent[(*absent_count)++] = i + 1;
+        }
     }
-    return MPI_SUCCESS;
+    return error;
 }
-
-int vae_mpi_broadcast(void *buffer, size_t bytes, int root) {
-    char *bytes_left = buffer;
-    while (bytes > 0) {
-        int chunk = bytes > INT_MAX ? INT_MAX : (int)bytes;
-        int error = MPI_Bcast(bytes_left, chunk, MPI_BYTE, root, MPI_COMM_WORLD);
-        if (error != MPI_SUCCESS) return error;
-        bytes_left += chunk;
-        bytes -= (size_t)chunk;
-    }
-    return MPI_SUCCESS;
-}
-
-int vae_mpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
 
 int vae_mpi_abort(int code) { return MPI_Abort(MPI_COMM_WORLD, code); }
 

@@ -52,10 +52,17 @@ public final class Trainer {
             try store.removeLeftovers()
         }
         let workers = Workers(self)
-        while state.epoch < configuration.epochs {
-            if try runEpoch(workers) == .stopped && state.epoch < configuration.epochs {
-                return .interrupted(step: state.step)
+        do {
+            while state.epoch < configuration.epochs {
+                if try runEpoch(workers) == .stopped && state.epoch < configuration.epochs {
+                    return .interrupted(step: state.step)
+                }
             }
+        } catch var timeout as CollectiveTimeout {
+            timeout.context = state.stepInEpoch == stepsPerEpoch ? " at the end of epoch \(state.epoch + 1)"
+                : " of step \(state.step + 1) (epoch \(state.epoch + 1))"
+            timeout.note = "; the newest checkpoint (\(lastSavedStep.map { "step \($0)" } ?? "none saved by this run")) is kept"
+            throw timeout
         }
         return .completed
     }
@@ -81,7 +88,8 @@ public final class Trainer {
             gradients = ExactAllReduce(blocks: model.layout.specs.map(\.range), parts: c.threads,
                                        termsPerPart: perThread(microBatches), communicator: communicator)
             let chunks = (c.testImages + c.microBatchSize - 1) / c.microBatchSize
-            testLosses = ExactAllReduce(blocks: [], parts: c.threads, termsPerPart: perThread(chunks), communicator: communicator)
+            testLosses = ExactAllReduce(blocks: [], parts: c.threads, termsPerPart: perThread(chunks), communicator: communicator,
+                                        purpose: "test scoring")
         }
     }
 
@@ -144,6 +152,9 @@ public final class Trainer {
         state.epoch += 1
         state.stepInEpoch = 0
         state.epochTotals = EpochTotals()
+        // Rank 0 now writes the metrics, any outputs and the checkpoint: the other ranks wait for
+        // it in their next collective.
+        communicator.expectSlowPeers()
         if communicator.isRoot { try metrics.append(line) }
         try observer?.epochFinished(line)
         try saveCheckpoint()
@@ -268,7 +279,7 @@ public final class Trainer {
     /// epoch catches any divergence before it is written to a checkpoint.
     private func checkReplicasAgree() throws {
         let checksum = state.parameters.withUnsafeBytes { stableChecksum($0) }
-        guard try communicator.allAgree(on: checksum) else {
+        guard try communicator.allAgree(on: checksum, label: "parameter check") else {
             throw AgreedFailure("replicas diverged: parameter checksums differ between ranks after epoch \(state.epoch + 1); stopping before anything is written")
         }
     }

@@ -9,10 +9,19 @@ enum Job {
         let communicator = try Communicators.forThisProcess()
         do {
             try body(communicator)
+            // Rank 0 may still be writing outputs: the others wait for it here, where a wait has
+            // a deadline, rather than in MPI_Finalize, where it has none.
+            var done: [Int64] = [0]
+            communicator.expectSlowPeers()
+            try done.withUnsafeMutableBufferPointer { try communicator.allReduceMax($0, label: "end of the run") }
             communicator.finalize()
         } catch {
             guard communicator.size > 1 else { throw error }
             switch error {
+            case is CollectiveTimeout:
+                // A peer may be frozen with the collective half done: only an abort ends the job.
+                Console.note(String(describing: error))
+                communicator.abort(code: Train.timedOutStatus)
             case is AgreedFailure:
                 // Every rank saw it: rank 0 reports, all stop cleanly.
                 if communicator.isRoot { Console.note(String(describing: error)) }

@@ -17,11 +17,16 @@ struct Train: ParsableCommand {
         from its newest valid checkpoint and ends exactly as if it had never stopped; settings not \
         given are taken from the checkpoint. SIGTERM, SIGINT, SIGHUP or SIGUSR1 stop every rank after the \
         same step; rank 0 saves a checkpoint and the exit status is 75 (interrupted, resumable). \
-        A second signal exits at once.
+        A second signal exits at once. Under mpirun, a rank that waits in a collective longer than \
+        its timeout (a peer frozen, dead or cut off) says so and ends the job with exit status 69 \
+        (a peer did not answer; resumable from the newest checkpoint, which is kept).
         """)
 
     /// The exit status of a run stopped by a signal with its checkpoint saved (EX_TEMPFAIL).
     static let interruptedStatus: Int32 = 75
+    /// The exit status of a job ended because a rank did not answer in a collective in time
+    /// (EX_UNAVAILABLE).
+    static let timedOutStatus: Int32 = 69
 
     @OptionGroup var dataOption: DataOption
 
@@ -76,6 +81,16 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("tensorboard-every"), help: "Log the running losses to TensorBoard every N steps.")
     var tensorboardEvery = 50
 
+    @Option(name: .customLong("collective-timeout"),
+            help: ArgumentHelp("Under mpirun, how long a rank waits for the others in a collective of a training step before it ends the job (exit 69). Such a wait lasts at most the slowest rank's share of one step (or a --checkpoint-every save, 1 MB), well under a second at the seed's batch: the default leaves a busy or swapping node a hundredfold margin. (default: 120)",
+                               valueName: "seconds"))
+    var collectiveTimeout: Double?
+
+    @Option(name: .customLong("slow-collective-timeout"),
+            help: ArgumentHelp("The same for the collectives that wait for files: every rank loading its data and checkpoint at start-up, rank 0 writing an epoch's metrics, outputs and checkpoint. Longer, for slow shared filesystems. (default: 600)",
+                               valueName: "seconds"))
+    var slowCollectiveTimeout: Double?
+
     @Flag(help: "Continue the run in --run-dir from its newest valid checkpoint.")
     var resume = false
 
@@ -87,6 +102,9 @@ struct Train: ParsableCommand {
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256 (got \(threads))") }
         if let outputsEvery, outputsEvery < 1 { throw ValidationError("--outputs-every must be at least 1 (got \(outputsEvery))") }
         if tensorboardEvery < 1 { throw ValidationError("--tensorboard-every must be at least 1 (got \(tensorboardEvery))") }
+        for (flag, value) in [("--collective-timeout", collectiveTimeout), ("--slow-collective-timeout", slowCollectiveTimeout)] {
+            if let value, !(value > 0 && value.isFinite) { throw ValidationError("\(flag) must be a positive number of seconds (got \(value))") }
+        }
     }
 
     func run() throws {
@@ -100,14 +118,17 @@ struct Train: ParsableCommand {
         let console = Console(quiet: !communicator.isRoot)
         let runDirectory = URL(fileURLWithPath: runDir)
         let faults = try Faults.fromEnvironment()
-        var (train, test, dataDirectory, configuration, state) = try communicator.collectively {
+        let defaults = CollectiveTimeouts()
+        communicator.timeouts = CollectiveTimeouts(normal: collectiveTimeout ?? defaults.normal,
+                                                   slow: slowCollectiveTimeout ?? defaults.slow)
+        var (train, test, dataDirectory, configuration, state) = try communicator.collectively("start-up agreement") {
             try prepare(runDirectory: runDirectory, isRoot: communicator.isRoot, console: console)
         }
         // Ranks already share the cores out; a lone process takes them all.
         configuration.threads = threads ?? (communicator.size > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount)
         // Every rank must run the same job: same settings, same data, same starting point.
         let agreement = "\(RunIdentity(configuration, dataset: train.fingerprint)) \(configuration.epochs) \(state.step) \(String(describing: configuration.checkpointEvery))"
-        guard try communicator.allAgree(on: stableChecksum(agreement.utf8)) else {
+        guard try communicator.allAgree(on: stableChecksum(agreement.utf8), label: "start-up agreement") else {
             throw AgreedFailure("ranks were started with different configurations (flags, data or checkpoints differ between ranks); every rank must get the same arguments")
         }
         if state.epoch >= configuration.epochs {

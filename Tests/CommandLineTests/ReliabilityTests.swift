@@ -160,6 +160,89 @@ struct ReliabilityTests {
         try Self.expectFinalTensorsAreTheReference(run)
     }
 
+    /// Small enough that a test waits seconds, not minutes, for a frozen rank; long enough
+    /// that a healthy step, or rank 0 writing an epoch's end and outputs, on a busy machine never
+    /// trips them.
+    static let timeouts = ["--collective-timeout", "3", "--slow-collective-timeout", "30"]
+
+    /// The timeout a job's message says it waited.
+    static func secondsWaited(_ line: Substring) -> Double? {
+        line.firstRange(of: "no answer within ").flatMap { Double(line[$0.upperBound...].prefix { $0 != " " }) }
+    }
+
+    /// Waits for the job to save `step`, then freezes rank `rank` as a node swapping itself to
+    /// death would (SIGSTOP: its process and its TCP connections stay, it just never answers).
+    static func freeze(rank: Int, of run: URL, after step: Int) throws -> (pid: Int32, at: Date) {
+        try waitFor(run.appendingPathComponent(String(format: "checkpoints/step-%09d.safetensors", step)))
+        let victim = try #require(rankProcess(rank, training: run), "rank \(rank) not found")
+        kill(victim, SIGSTOP)
+        return (victim, Date())
+    }
+
+    /// A rank frozen mid-epoch: the other one gives up after its timeout with one line naming the
+    /// step, the collective and the frozen rank (rank 0 knows it; rank 1, which waits 2 s longer
+    /// to let rank 0 speak first, can only say that rank 0 did not), the job ends with status 69,
+    /// and every checkpoint left is whole.
+    @Test(arguments: [1, 0])
+    func aFrozenRankEndsTheJobWithinItsTimeout(frozenRank: Int) throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let job = try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), [
+            "mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1", "-n", "2",
+            VAEProcess.executable.path, "train", "--run-dir", folder.path] + Self.job + Self.timeouts)
+        let frozen = try Self.freeze(rank: frozenRank, of: folder, after: 4)
+        defer { if Self.rankProcess(frozenRank, training: folder) == frozen.pid { kill(frozen.pid, SIGKILL) } }
+        let result = try job.wait()
+        let waited = Date().timeIntervalSince(frozen.at)
+        #expect(result.status == 69, "exit \(result.status): \(result.stderr)")
+        let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
+        // The timeout of a step's collectives (the freeze comes mid-epoch, after a
+        // --checkpoint-every save), 2 s more on rank 1, plus at most a step and the abort.
+        let timeout = try #require(lines.first.flatMap(Self.secondsWaited), "\(result.stderr)")
+        #expect(timeout == (frozenRank == 1 ? 3 : 5) && waited < timeout + 5, "waited \(timeout) s, ended after \(waited) s: \(result.stderr)")
+        let newest = try #require(try Self.newestStep(folder))
+        let whom = frozenRank == 1 ? "rank 1 did not answer" : "rank 0, which alone knows which ranks did not answer, has not reported"
+        #expect(lines.count == 1 && lines[0].hasPrefix(frozenRank == 1 ? "vae: no answer within" : "vae: rank 1: no answer within")
+                && lines[0].contains(whom)
+                && (lines[0].contains(" of step ") || lines[0].contains(" at the end of epoch "))
+                && lines[0].contains("newest checkpoint (step \(newest)) is kept"), "\(result.stderr)")
+        #expect(["exponent agreement", "exact sum", "test scoring", "parameter check"].contains { lines.first?.contains($0) == true },
+                "\(result.stderr)")
+        #expect(newest >= 4 && newest < 60)
+        try Self.expectOnlyValidCheckpoints(folder)
+    }
+
+    /// The same under `launch/train --max-restarts 1`: the abort takes the frozen rank down, the
+    /// restart resumes from the newest checkpoint, and the run ends at the one-process result.
+    @Test func aFrozenRankUnderLaunchTrainIsRestartedPastAndTheRunFinishes() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run")
+        let job = try VAEProcess.start(Self.launchTrain, ["-n", "2", "--max-restarts", "1", "--run-dir", run.path] + Self.job + Self.timeouts,
+                                       environment: ["VAE_BINARY": VAEProcess.executable.path])
+        let frozen = try Self.freeze(rank: 1, of: run, after: 8)
+        defer { if Self.rankProcess(1, training: run) == frozen.pid { kill(frozen.pid, SIGKILL) } }
+        let result = try job.wait()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("rank 1 did not answer") && result.stderr.contains("the job failed (exit 69); restart 1 of 1")
+                && result.stderr.contains("resuming from"), "\(result.stderr)")
+        try Self.expectFinalTensorsAreTheReference(run)
+    }
+
+    @Test func timeoutsAndMinimumRanksRefuseWhatCannotBe() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run")
+        for (flags, message) in [(["--collective-timeout", "0"], "--collective-timeout must be a positive number of seconds"),
+                                 (["--slow-collective-timeout", "inf"], "--slow-collective-timeout must be a positive number of seconds")] {
+            expectRefusal(try VAEProcess.run(["train", "--run-dir", run.path] + flags), message)
+        }
+        let launched = try VAEProcess.start(Self.launchTrain, ["-n", "1", "--min-ranks", "2", "--run-dir", run.path],
+                                            environment: ["VAE_BINARY": VAEProcess.executable.path]).wait()
+        expectRefusal(launched, "1 rank(s) is below --min-ranks 2")
+        #expect(!FileManager.default.fileExists(atPath: run.path), "nothing written")
+    }
+
     @Test func aCrashWhileSavingKeepsThePreviousCheckpointAndLeavesNothingBehind() throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

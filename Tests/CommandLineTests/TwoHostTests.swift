@@ -10,6 +10,7 @@ struct TwoHostTests {
     final class Hosts {
         let names: [String]
         let addresses: [String]
+        let links: [String]
         let agent: URL
 
         init() throws {
@@ -17,7 +18,8 @@ struct TwoHostTests {
             names = ["vae\(id)a", "vae\(id)b"]
             let subnet = "10.\(77 + id % 100).\(id % 250)"
             addresses = ["\(subnet).1", "\(subnet).2"]
-            let links = ["v\(id)a", "v\(id)b"], names = names
+            links = ["v\(id)a", "v\(id)b"]
+            let links = links, names = names
             do {
                 try Self.ip(["netns", "add", names[0]])
                 try Self.ip(["netns", "add", names[1]])
@@ -34,12 +36,16 @@ struct TwoHostTests {
                 throw error
             }
             // Open MPI calls the agent as `agent [options] HOST COMMAND...`; each host gets its
-            // own namespace and host name.
+            // own namespace and host name. A host written in `unreachable` beside the agent
+            // cannot be reached, as ssh fails (status 255) for a machine that is down.
             agent = try VAEProcess.temporaryDirectory().appendingPathComponent("netns-agent")
             let script = """
                 #!/bin/sh
                 while [ "${1#-}" != "$1" ]; do shift; done
                 host=$1; shift
+                if grep -qx "$host" "$(dirname "$0")/unreachable" 2>/dev/null; then
+                  echo "netns-agent: $host: no route to host" >&2; exit 255
+                fi
                 case "$host" in
                   \(addresses[0])) ns=\(names[0]) ;;
                   \(addresses[1])) ns=\(names[1]) ;;
@@ -51,6 +57,28 @@ struct TwoHostTests {
             try Data(script.utf8).write(to: agent)
             chmod(agent.path, 0o755)
         }
+
+        /// From now on the agent fails to reach `host`.
+        func makeUnreachable(_ host: String) throws {
+            try Data("\(host)\n".utf8).write(to: agent.deletingLastPathComponent().appendingPathComponent("unreachable"))
+        }
+
+        /// The second host's end of the link goes down, as when its cable or switch port fails.
+        func cutLink() throws {
+            try Self.ip(["-n", names[1], "link", "set", links[1], "down"])
+        }
+
+        /// Kills whatever the job left running through the agent (a daemon cut off from mpirun).
+        func killLeftovers() {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            for pid in entries.compactMap(Int32.init) where pid != getpid() {
+                guard let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+                if String(decoding: command.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(agent.path) { kill(pid, SIGKILL) }
+            }
+        }
+
+        /// TCP only, and only over the link between the two namespaces.
+        var subnet: String { addresses[0].split(separator: ".").dropLast().joined(separator: ".") + ".0/24" }
 
         /// Deleting a namespace deletes its end of the veth pair, and with it the other end.
         func remove() {
@@ -84,7 +112,7 @@ struct TwoHostTests {
         let reference = try VAEProcess.run(["train", "--run-dir", single.path] + job)
         #expect(reference.status == 0, "\(reference.stderr)")
 
-        let subnet = hosts.addresses[0].split(separator: ".").dropLast().joined(separator: ".") + ".0/24"
+        let subnet = hosts.subnet
         let result = try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), [
             "ip", "netns", "exec", hosts.names[0], "mpirun", "--allow-run-as-root",
             "--host", hosts.addresses.joined(separator: ","), "-n", "2",
@@ -100,5 +128,44 @@ struct TwoHostTests {
         let final = "checkpoints/step-000000020.safetensors"
         #expect(try ReliabilityTests.tensors(twoHosts.appendingPathComponent(final))
                 == ReliabilityTests.tensors(single.appendingPathComponent(final)))
+    }
+
+    /// 2 hosts x 1 rank through `launch/train --hostfile --max-restarts 1`; mid-run the second
+    /// host is lost: its rank freezes, or its link goes down, and the host stops answering its
+    /// agent. The job times out, the restart leaves that host behind and finishes on the first
+    /// alone, and the run ends with the one-process result bit for bit.
+    @Test(.enabled(if: namespacesWork, "needs root, iproute2 and network namespaces"), arguments: [false, true])
+    func aLostHostIsLeftBehindAndTheRunFinishesOnTheOther(linkDown: Bool) throws {
+        let hosts = try Hosts()
+        defer { hosts.remove() }
+        defer { hosts.killLeftovers() }
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run"), hostfile = folder.appendingPathComponent("hosts")
+        try Data(hosts.addresses.map { "\($0) slots=1\n" }.joined().utf8).write(to: hostfile)
+        let subnet = hosts.subnet
+        let job = try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), [
+            "ip", "netns", "exec", hosts.names[0], "env", "VAE_BINARY=\(VAEProcess.executable.path)",
+            "OMPI_MCA_plm_rsh_agent=\(hosts.agent.path)", "OMPI_MCA_btl=tcp,self",
+            "OMPI_MCA_btl_tcp_if_include=\(subnet)", "OMPI_MCA_oob_tcp_if_include=\(subnet)",
+            ReliabilityTests.launchTrain.path, "--hostfile", hostfile.path, "--max-restarts", "1", "--run-dir", run.path]
+            + ReliabilityTests.job + ReliabilityTests.timeouts)
+        if linkDown {
+            try ReliabilityTests.waitFor(run.appendingPathComponent("checkpoints/step-000000008.safetensors"))
+            try hosts.cutLink()
+        } else {
+            _ = try ReliabilityTests.freeze(rank: 1, of: run, after: 8)
+        }
+        // Whatever happens, no rank of this job outlives the test.
+        defer { if let rank = ReliabilityTests.rankProcess(1, training: run) { kill(rank, SIGKILL) } }
+        try hosts.makeUnreachable(hosts.addresses[1])
+        let result = try job.wait()
+        #expect(result.status == 0, "\(result.stderr)")
+        // mpirun would wait for TCP to give up on the cut-off host's daemon: launch/train ends it.
+        #expect(result.stderr.contains("mpirun still waits") == linkDown, "\(result.stderr)")
+        #expect(result.stderr.contains("rank 1 did not answer") && result.stderr.contains("left out \(hosts.addresses[1])")
+                && result.stderr.contains("1 rank(s) on the hosts that answer") && result.stderr.contains("restart 1 of 1"),
+                "\(result.stderr)")
+        try ReliabilityTests.expectFinalTensorsAreTheReference(run)
     }
 }

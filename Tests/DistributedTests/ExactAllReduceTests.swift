@@ -161,11 +161,11 @@ final class ThreadGroup: @unchecked Sendable {
         let group: ThreadGroup
         let rank: Int
         var size: Int { group.size }
+        var timeouts = CollectiveTimeouts()
         init(group: ThreadGroup, rank: Int) { (self.group, self.rank) = (group, rank) }
-        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { group.combine(buffer, &+) }
-        func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { group.combine(buffer, max) }
-        func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws { fatalError("not used") }
-        func barrier() throws { fatalError("not used") }
+        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws { group.combine(buffer, &+) }
+        func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws { group.combine(buffer, max) }
+        func expectSlowPeers() {}
         func abort(code: Int32) -> Never { fatalError("abort \(code)") }
         func finalize() {}
     }

@@ -9,12 +9,18 @@
 
 typedef enum { vae_mpi_sum = 0, vae_mpi_max = 1 } vae_mpi_op;
 
+/// Returned by a collective that did not complete before its deadline (not an MPI code).
+#define VAE_MPI_TIMED_OUT (-1)
+
 int vae_mpi_init(void);
 int vae_mpi_rank(int *rank);
 int vae_mpi_size(int *size);
-int vae_mpi_allreduce_int64(int64_t *buffer, size_t count, vae_mpi_op op);
-int vae_mpi_broadcast(void *buffer, size_t bytes, int root);
-int vae_mpi_barrier(void);
+/// Element-wise all-reduce in place, waiting at most `timeout_seconds` without spinning a core.
+/// On VAE_MPI_TIMED_OUT, rank 0 writes into `absent` the ranks that never entered this
+/// collective and their number into `absent_count` (room for the world size is needed); other
+/// ranks cannot know and write -1. The job must then be aborted: the collective is still pending.
+int vae_mpi_allreduce_int64(int64_t *buffer, size_t count, vae_mpi_op op, double timeout_seconds,
+                            int *absent, int *absent_count);
 int vae_mpi_abort(int code);
 int vae_mpi_finalize(void);
 /// Writes MPI's message for `code` into `buffer` (NUL-terminated).
