@@ -52,11 +52,13 @@ public enum KernelBuild: Int32, CaseIterable, Sendable, CustomStringConvertible 
         guard vae_kernel_build_use(build.c) else { throw Choice.unavailable(build) }
     }
 
-    /// Runs `body` with this build's kernels on the calling thread (other threads keep theirs).
-    /// Throws if the CPU lacks the build.
-    public func whileInUse<T>(_ body: () throws -> T) throws -> T {
+    /// Uses this build's kernels on the calling thread, over the process's build, until
+    /// `endUseOnThisThread()` (tests compare builds side by side in one process). Throws,
+    /// changing nothing, if the CPU lacks the build.
+    public func useOnThisThread() throws {
         guard vae_kernel_build_use_on_this_thread(rawValue) else { throw Choice.unavailable(self) }
-        defer { _ = vae_kernel_build_use_on_this_thread(-1) }
-        return try body()
     }
+
+    /// The calling thread uses the process's build again.
+    public static func endUseOnThisThread() { _ = vae_kernel_build_use_on_this_thread(-1) }
 }
