@@ -6,9 +6,10 @@ and training is limited to the first --images images and --epochs epochs.
 
     python bench/keras_seed.py [--images 60000] [--epochs 2] [--threads T] [--data DIR]
 
-Prints one JSON line on stdout: peer, version, images, epoch_seconds, images_per_second (of the
-last epoch), loss (of each epoch), peak_rss_mib, import_rss_mib (after importing TensorFlow, before
-any data), processes, threads, kernels.
+Prints "epoch N loss L" at each epoch's end, then one JSON line on stdout: peer, version,
+images, epoch_seconds, images_per_second (of the last epoch), loss (of each epoch),
+peak_rss_mib, import_rss_mib (after importing TensorFlow, before any data), processes, threads,
+kernels.
 """
 import argparse
 import json
@@ -140,6 +141,8 @@ def main():
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self.start)
             self.losses.append(float((logs or {}).get("loss", float("nan"))))
+            # The line launch/bench's outside clock (bench/epoch_clock.py) times every contender by.
+            print(f"epoch {epoch + 1}  loss {self.losses[-1]:.4f}", flush=True)
 
     timer = EpochTimer()
     vae = VAE(encoder, decoder)

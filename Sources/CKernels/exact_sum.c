@@ -4,7 +4,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#define KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define KERNEL
 #endif

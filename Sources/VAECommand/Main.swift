@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distributed
 import Foundation
+import Kernels
 
 @main
 struct VAECommandLine: ParsableCommand {
@@ -10,6 +11,9 @@ struct VAECommandLine: ParsableCommand {
         discussion: """
         Runs as one process, or as one rank per core under mpirun. Runs live in a run \
         directory holding checkpoints/, metrics.jsonl and the outputs.
+
+        VAE_KERNELS=baseline|avx2|avx512 chooses the build of the hand-written kernels \
+        (default: the fastest this CPU runs; \(KernelBuild.best) here).
         """,
         subcommands: [Train.self, Upscale.self, Morph.self, Latent.self, Eval.self, Report.self, Inspect.self])
 
@@ -17,6 +21,7 @@ struct VAECommandLine: ParsableCommand {
     static func main() {
         do {
             var command = try parseAsRoot()
+            try KernelBuild.useFromEnvironment(ProcessInfo.processInfo.environment)
             try command.run()
         } catch where exitCode(for: error) == .success {
             // --help, --version: the full text, on stdout.
@@ -37,8 +42,8 @@ struct VAECommandLine: ParsableCommand {
         }
     }
 
-    /// ArgumentParser's own errors (parsing, validation) versus the trainer's.
+    /// ArgumentParser's own errors (parsing, validation) and a bad VAE_KERNELS versus the trainer's.
     static func isArgumentError(_ error: Error) -> Bool {
-        error is ValidationError || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
+        error is ValidationError || error is KernelBuild.Choice || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
     }
 }

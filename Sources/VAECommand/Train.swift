@@ -160,7 +160,7 @@ struct Train: ParsableCommand {
                 console.say("outputs of epoch \(epoch): \(report.path)")
             }
         }
-        console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) x \(configuration.threads) thread(s), OpenBLAS \(BLAS.coreName) kernels -> \(runDirectory.path)")
+        console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) x \(configuration.threads) thread(s), OpenBLAS \(BLAS.coreName) kernels, C kernels \(KernelBuild.inUse) -> \(runDirectory.path)")
         let outcome = try withExtendedLifetime(observers) { try trainer.run() }
         guard communicator.isRoot else { return outcome }
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))

@@ -35,7 +35,11 @@ struct KerasReferenceTests {
         return zip(a, b).map { abs($0 - $1) }.max()! / scale
     }
 
-    @Test func forwardLossesGradientsAndOneAdamStepMatchKeras() throws {
+    /// With every kernel build this CPU runs.
+    @Test(arguments: KernelBuild.allCases)
+    func forwardLossesGradientsAndOneAdamStepMatchKeras(kernels: KernelBuild) throws {
+        try useKernels(kernels)
+        defer { KernelBuild.endUseOnThisThread() }
         let p = try parameters()
         let inputs = try reference.values(of: "ref.input_8x8")
         let targets = try reference.values(of: "ref.target_28x28")

@@ -1,12 +1,14 @@
 import Foundation
+import Kernels
 import Model
 import Testing
 import TestSupport
 
 /// The decoder's direct transposed-convolution kernels against a float64 reference written the
 /// other way round (each input pixel scatters its kernel-weighted window into the output, the
-/// definition), at the model's own shapes and at shapes that leave partial tiles; and against
-/// finite differences of their own forward.
+/// definition), at the model's own shapes and at shapes that leave partial tiles (of every
+/// build's tiles: 6 or 14 rows, 16 or 32 columns); and against finite differences of their own
+/// forward. Each check runs for every kernel build; those this CPU lacks are skipped by name.
 struct TransposedConvolutionTests {
     /// One layer's case: input grid shape, output channels, stride (2: upsampling; 1: the
     /// one-channel output layer), batch.
@@ -26,6 +28,7 @@ struct TransposedConvolutionTests {
         Case(input: GridShape(height: 3, width: 5, channels: 16), outputs: 48, stride: 2, batch: 3),
         Case(input: GridShape(height: 1, width: 1, channels: 32), outputs: 16, stride: 2, batch: 1),
         Case(input: GridShape(height: 5, width: 2, channels: 64), outputs: 1, stride: 1, batch: 2),
+        Case(input: GridShape(height: 4, width: 5, channels: 48), outputs: 80, stride: 2, batch: 2),
     ]
 
     /// Values of a case in plain HWC images (what the reference works on).
@@ -177,8 +180,10 @@ struct TransposedConvolutionTests {
         return zip(a, b).map { abs($0 - $1) }.max()! / scale
     }
 
-    @Test(arguments: cases)
-    func matchesTheFloat64Definition(_ c: Case) {
+    @Test(arguments: KernelBuild.allCases, cases)
+    func matchesTheFloat64Definition(_ build: KernelBuild, _ c: Case) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
         let v = Self.values(c, seed: UInt64(c.input.count * 31 + c.outputs))
         let expected = Self.reference(c, v)
         let (got, bordersKept) = Self.kernels(c, v)
@@ -187,7 +192,7 @@ struct TransposedConvolutionTests {
                                      ("bias gradient", got.biasGradient, expected.biasGradient),
                                      ("input gradient", got.inputGradient, expected.inputGradient)] {
             let error = Self.relativeError(mine, theirs)
-            #expect(error < 2e-6, "\(c): \(name) differs by \(error)")
+            #expect(error < 2e-6, "\(build), \(c): \(name) differs by \(error)")
         }
         // Masked input gradients are exactly zero where the input was.
         #expect(zip(got.inputGradient, v.x).allSatisfy { $1 != 0 || $0 == 0 })
@@ -199,8 +204,10 @@ struct TransposedConvolutionTests {
     /// small cases (every element costs two forward passes). A positive bias keeps every
     /// output away from the ReLU's kink, which a difference step would otherwise cross (the
     /// masks are checked against the reference above).
-    @Test(arguments: [cases[3], cases[4], cases[5]])
-    func gradientsMatchFiniteDifferences(_ c: Case) throws {
+    @Test(arguments: KernelBuild.allCases, [cases[3], cases[4], cases[5]])
+    func gradientsMatchFiniteDifferences(_ build: KernelBuild, _ c: Case) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
         var v = Self.values(c, seed: 11)
         v.kernel = v.kernel.map { $0 / 10 }
         v.bias = v.bias.map { $0 + 4 }
@@ -219,11 +226,29 @@ struct TransposedConvolutionTests {
                 v[keyPath: path][i] = saved
                 worst = max(worst, abs((up - down) / Double(2 * h) - gradient[i]) / (abs(gradient[i]) + 0.5))
             }
-            #expect(worst < 1e-2, "\(c): \(what) disagrees with finite differences by \(worst)")
+            #expect(worst < 1e-2, "\(build), \(c): \(what) disagrees with finite differences by \(worst)")
         }
         let x = v.x
         check("input gradient", \.x, analytic.inputGradient, where: { x[$0] > 0 })
         check("kernel gradient", \.kernel, analytic.kernelGradient)
         check("bias gradient", \.bias, analytic.biasGradient)
+    }
+
+    /// The AVX-512 build sums every output in the AVX2 build's order (one FMA chain, taps then
+    /// inputs), so it must give the same bits, which lets machines of either kind agree.
+    @Test(arguments: cases)
+    func avx512GivesTheAVX2BuildsBits(_ c: Case) throws {
+        let v = Self.values(c, seed: 5)
+        func results(_ build: KernelBuild) throws -> Results {
+            try useKernels(build)
+            defer { KernelBuild.endUseOnThisThread() }
+            return Self.kernels(c, v).results
+        }
+        let avx2 = try results(.avx2), avx512 = try results(.avx512)
+        for (name, a, b) in [("output", avx2.y, avx512.y), ("kernel gradient", avx2.kernelGradient, avx512.kernelGradient),
+                             ("bias gradient", avx2.biasGradient, avx512.biasGradient),
+                             ("input gradient", avx2.inputGradient, avx512.inputGradient)] {
+            #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(c): \(name)")
+        }
     }
 }

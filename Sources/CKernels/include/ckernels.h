@@ -72,4 +72,29 @@ void vae_deconv1x_single_backward(const float *dy, const float *x, int batch, in
                                   const float *kernel, float *kernelGradient, float *biasGradient,
                                   float *dyGrid, float *dx);
 
+/// The builds of the transposed-convolution kernels, chosen at run time: the best the CPU runs,
+/// unless the process or a thread chooses another. A build keeps its results bit for bit at
+/// any world size and thread count; the AVX2 and AVX-512 builds also give each other's bits
+/// (each output is the same chain of fused multiply-adds), the baseline's differ (no FMA).
+typedef enum {
+    VAE_KERNELS_BASELINE = 0,   // the compiler's default target (SSE2 on x86-64)
+    VAE_KERNELS_AVX2 = 1,       // x86-64-v3: AVX2 + FMA, 16 vector registers
+    VAE_KERNELS_AVX512 = 2,     // x86-64-v4: AVX-512 F/BW/CD/DQ/VL, 32 vector registers
+    VAE_KERNEL_BUILDS = 3
+} vae_kernel_build;
+
+/// Whether this CPU (and OS) can run `build`.
+bool vae_kernel_build_available(vae_kernel_build build);
+/// "baseline", "avx2", "avx512".
+const char *vae_kernel_build_name(vae_kernel_build build);
+/// The fastest build this CPU can run: the one used unless another is chosen.
+vae_kernel_build vae_kernel_build_best(void);
+/// The build the kernels use on the calling thread.
+vae_kernel_build vae_kernel_build_in_use(void);
+/// Chooses the process's build; false (and no change) if the CPU lacks it.
+bool vae_kernel_build_use(vae_kernel_build build);
+/// Chooses the calling thread's build, over the process's (-1: the process's again); false
+/// (and no change) if the CPU lacks it.
+bool vae_kernel_build_use_on_this_thread(int build);
+
 #endif

@@ -1,0 +1,396 @@
+// The transposed-convolution kernels, written once for a vector width and included by
+// transposed_convolution.c once per build. Before including, define:
+//   BUILD     the build's name, appended to every function's name (baseline, avx2, avx512)
+//   LANES     floats in one vector register: 8 (two SSE registers, or one AVX register) or 16
+//   MAX_ROWS  rows of a register tile: its accumulators are MAX_ROWS x 2 vectors, sized so that
+//             they and the two vectors of weights fill the build's vector registers (16 or 32)
+// Every output element is one chain of fused multiply-adds in a fixed order (taps, then inputs,
+// or positions for weight gradients) whatever the tile, so builds with FMA give the same bits.
+
+#define NAME_JOIN(name, build) name##_##build
+#define NAME_EXPAND(name, build) NAME_JOIN(name, build)
+#define NAME(name) NAME_EXPAND(name, BUILD)
+
+#if LANES == 8
+#define VEC v8
+#define VECU v8u
+#else
+#define VEC v16
+#define VECU v16u
+#endif
+#define LOADV(p) (*(const VECU *)(p))
+#define STOREV(p, v) (*(VECU *)(p) = (v))
+
+// A tile is at most two vectors wide: 2 * LANES columns of outputs (or of inputs, for the input
+// gradient). Weight panels are packed in blocks of that width; a last block of 16 when the
+// count is not a multiple of 2 * LANES.
+#define TILE_COLUMNS (2 * LANES)
+
+// out[r][0..vectors * LANES) = sum over taps t and k < depth of a[t][r][k] * b[t][k][..].
+INLINE void NAME(tile_product)(int rows, int vectors, int taps, const float *a[][MAX_ROWS], const float *const *b,
+                               int depth, float out[][TILE_COLUMNS]) {
+    VEC acc0[MAX_ROWS], acc1[MAX_ROWS];
+    for (int r = 0; r < rows; r++) { acc0[r] = 0; acc1[r] = 0; }
+    const int ldb = vectors * LANES;
+    for (int t = 0; t < taps; t++) {
+        const float *row[MAX_ROWS];
+        for (int r = 0; r < rows; r++) row[r] = a[t][r];
+        const float *panel = b[t];
+        for (int k = 0; k < depth; k++, panel += ldb) {
+            const VEC b0 = LOADV(panel), b1 = vectors > 1 ? LOADV(panel + LANES) : 0;
+#pragma unroll
+            for (int r = 0; r < rows; r++) {
+                const VEC scalar = row[r][k];
+                acc0[r] = scalar * b0 + acc0[r];
+                if (vectors > 1) acc1[r] = scalar * b1 + acc1[r];
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        STOREV(out[r], acc0[r]);
+        if (vectors > 1) STOREV(out[r] + LANES, acc1[r]);
+    }
+}
+
+// g[r][0..vectors * LANES) += sum over an H x W walk of x[r] * dy[..]: a weight gradient tile,
+// summed over positions while it stays in registers.
+INLINE void NAME(outer_sum)(int rows, int vectors, const float *x, int xStep, int xRowStep, const float *dy,
+                            int dyStep, int dyRowStep, int height, int width, float *g, int ldg) {
+    VEC acc0[MAX_ROWS], acc1[MAX_ROWS];
+    for (int r = 0; r < rows; r++) {
+        acc0[r] = LOADV(g + r * ldg);
+        acc1[r] = vectors > 1 ? LOADV(g + r * ldg + LANES) : 0;
+    }
+    for (int iy = 0; iy < height; iy++) {
+        const float *xp = x + (size_t)iy * xRowStep, *dp = dy + (size_t)iy * dyRowStep;
+        for (int ix = 0; ix < width; ix++, xp += xStep, dp += dyStep) {
+            const VEC d0 = LOADV(dp), d1 = vectors > 1 ? LOADV(dp + LANES) : 0;
+#pragma unroll
+            for (int r = 0; r < rows; r++) {
+                const VEC scalar = xp[r];
+                acc0[r] = scalar * d0 + acc0[r];
+                if (vectors > 1) acc1[r] = scalar * d1 + acc1[r];
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        STOREV(g + r * ldg, acc0[r]);
+        if (vectors > 1) STOREV(g + r * ldg + LANES, acc1[r]);
+    }
+}
+
+// The same with the row and vector counts constants in each copy, so that the rows unroll
+// (fully: else beyond 10 or so rows the accumulators live on the stack) into registers.
+#define ONE_VECTOR_CASE(r, call) case r: call(r, 1); break;
+#define TWO_VECTOR_CASE(r, call) case r: call(r, 2); break;
+#define ROW_CASES(CASE, call) CASE(1, call) CASE(2, call) CASE(3, call) CASE(4, call) CASE(5, call) CASE(6, call) \
+    EXTRA_ROW_CASES(CASE, call)
+#if MAX_ROWS == 6
+#define EXTRA_ROW_CASES(CASE, call)
+#elif MAX_ROWS == 14
+#define EXTRA_ROW_CASES(CASE, call) CASE(7, call) CASE(8, call) CASE(9, call) CASE(10, call) CASE(11, call) \
+    CASE(12, call) CASE(13, call) CASE(14, call)
+#else
+#error "MAX_ROWS must be 6 or 14"
+#endif
+
+INLINE void NAME(tile_product_fixed)(int rows, int vectors, int taps, const float *a[][MAX_ROWS],
+                                     const float *const *b, int depth, float out[][TILE_COLUMNS]) {
+#define TILE_PRODUCT(r, v) NAME(tile_product)(r, v, taps, a, b, depth, out)
+    if (vectors == 2) {
+        switch (rows) { ROW_CASES(TWO_VECTOR_CASE, TILE_PRODUCT) }
+    } else {
+        switch (rows) { ROW_CASES(ONE_VECTOR_CASE, TILE_PRODUCT) }
+    }
+#undef TILE_PRODUCT
+}
+
+INLINE void NAME(outer_sum_fixed)(int rows, int vectors, const float *x, int xStep, int xRowStep, const float *dy,
+                                  int dyStep, int dyRowStep, int height, int width, float *g, int ldg) {
+#define OUTER_SUM(r, v) NAME(outer_sum)(r, v, x, xStep, xRowStep, dy, dyStep, dyRowStep, height, width, g, ldg)
+    if (vectors == 2) {
+        switch (rows) { ROW_CASES(TWO_VECTOR_CASE, OUTER_SUM) }
+    } else {
+        switch (rows) { ROW_CASES(ONE_VECTOR_CASE, OUTER_SUM) }
+    }
+#undef OUTER_SUM
+}
+
+// Rows a tile takes so that `count` rows split into tiles as even as MAX_ROWS allows (49
+// positions as 13 + 13 + 13 + 10 rather than 14 + 14 + 14 + 7).
+INLINE int NAME(tile_rows)(int count) {
+    const int tiles = (count + MAX_ROWS - 1) / MAX_ROWS;
+    return (count + tiles - 1) / tiles;
+}
+
+// Columns of the block of `count` columns that starts at `first`; packed panels hold their
+// blocks one after another, each [depth][its columns].
+INLINE int NAME(block_columns)(int first, int count) { return min_int(TILE_COLUMNS, count - first); }
+
+// Stride 2: output (2m + py, 2q + px) sums kernel rows ky = py (input row m) and, for
+// py = 0, ky = 2 (input row m - 1); columns alike. So each of the four output phases is a
+// product over 1, 2 or 4 taps, with the input rows read in place.
+static void NAME(deconv2x_forward)(const float *x, int batch, int height, int width, int inputs,
+                                   const float *kernel, const float *bias, int outputs, bool relu,
+                                   float *packed, float *y) {
+    const size_t panel = (size_t)inputs * outputs;
+    // [tap][output][input] -> [tap][output block][input][block's columns]: a tile reads whole
+    // cache lines of one block's panel in order.
+    for (int tap = 0; tap < 9; tap++)
+        for (int o0 = 0; o0 < outputs; o0 += TILE_COLUMNS) {
+            const int columns = NAME(block_columns)(o0, outputs);
+            float *block = packed + tap * panel + (size_t)o0 * inputs;
+            for (int i = 0; i < inputs; i++)
+                for (int j = 0; j < columns; j++)
+                    block[i * columns + j] = kernel[tap * panel + (size_t)(o0 + j) * inputs + i];
+        }
+    const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs;
+    const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
+    const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
+    const int positions = height * width, tileRows = NAME(tile_rows)(positions);
+    for (int n = 0; n < batch; n++) {
+        const float *xg = x + n * inGrid;
+        float *yg = y + n * outGrid;
+        for (int py = 0; py < 2; py++) {
+            for (int px = 0; px < 2; px++) {
+                int taps = 0, tapIndex[4], rowShift[4], columnShift[4];
+                for (int ky = py; ky < 3; ky += 2) {
+                    for (int kx = px; kx < 3; kx += 2) {
+                        tapIndex[taps] = ky * 3 + kx;
+                        rowShift[taps] = (ky - py) / 2;
+                        columnShift[taps] = (kx - px) / 2;
+                        taps++;
+                    }
+                }
+                for (int p0 = 0; p0 < positions; p0 += tileRows) {
+                    const int rows = min_int(tileRows, positions - p0);
+                    const float *a[4][MAX_ROWS];
+                    float *c[MAX_ROWS];
+                    for (int r = 0; r < rows; r++) {
+                        const int m = (p0 + r) / width, q = (p0 + r) % width;
+                        for (int t = 0; t < taps; t++)
+                            a[t][r] = xg + (m - rowShift[t] + 1) * inRow + (q - columnShift[t] + 1) * inputs;
+                        c[r] = yg + (2 * m + py + 1) * outRow + (2 * q + px + 1) * outputs;
+                    }
+                    // The tile's input rows stay in L1 while every block of outputs uses them.
+                    for (int o0 = 0; o0 < outputs; o0 += TILE_COLUMNS) {
+                        const int columns = NAME(block_columns)(o0, outputs);
+                        const float *b[4];
+                        for (int t = 0; t < taps; t++) b[t] = packed + tapIndex[t] * panel + (size_t)o0 * inputs;
+                        float out[MAX_ROWS][TILE_COLUMNS];
+                        NAME(tile_product_fixed)(rows, columns / LANES, taps, a, b, inputs, out);
+                        for (int r = 0; r < rows; r++) {
+                            for (int j = 0; j < columns; j++) {
+                                const float value = out[r][j] + bias[o0 + j];
+                                c[r][o0 + j] = relu && value < 0 ? 0 : value;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void NAME(deconv2x_backward)(const float *dy, const float *x, int batch, int height, int width, int inputs,
+                                    int outputs, const float *kernel, float *scratch,
+                                    float *kernelGradient, float *biasGradient, float *dx, bool dxIsGrid) {
+    const size_t panel = (size_t)inputs * outputs;
+    const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs;
+    const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
+    const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
+    const int positions = height * width, tileRows = NAME(tile_rows)(positions), gradientRows = NAME(tile_rows)(inputs);
+    // The kernel gradient as [tap][input][output], summed here and added in Keras's layout at
+    // the end; the kernel as [tap][input block][output][block's columns], for the input gradient.
+    float *packedGradient = scratch, *packed = scratch + 9 * panel;
+    memset(packedGradient, 0, sizeof(float) * 9 * panel);
+    for (int tap = 0; tap < 9; tap++)
+        for (int i0 = 0; i0 < inputs; i0 += TILE_COLUMNS) {
+            const int columns = NAME(block_columns)(i0, inputs);
+            float *block = packed + tap * panel + (size_t)i0 * outputs;
+            for (int o = 0; o < outputs; o++)
+                for (int j = 0; j < columns; j++)
+                    block[o * columns + j] = kernel[tap * panel + (size_t)o * inputs + i0 + j];
+        }
+    for (int n = 0; n < batch; n++) {
+        const float *xg = x + n * inGrid, *dyg = dy + n * outGrid;
+
+        for (int oy = 1; oy <= 2 * height; oy++)
+            for (int ox = 1; ox <= 2 * width; ox++) {
+                const float *g = dyg + oy * outRow + ox * outputs;
+                for (int o = 0; o < outputs; o++) biasGradient[o] += g[o];
+            }
+
+        // Kernel: x at (iy, ix) times dy at (2iy + ky, 2ix + kx), two input rows at a time so
+        // that their x and dy stay in L1 while every tap and tile walks them.
+        for (int iy0 = 0; iy0 < height; iy0 += 2) {
+            const int band = min_int(2, height - iy0);
+            for (int ky = 0; ky < 3; ky++) {
+                for (int kx = 0; kx < 3; kx++) {
+                    float *g = packedGradient + (ky * 3 + kx) * panel;
+                    const float *dyTap = dyg + (2 * iy0 + ky + 1) * outRow + (kx + 1) * outputs;
+                    const float *xFirst = xg + (iy0 + 1) * inRow + inputs;
+                    for (int i0 = 0; i0 < inputs; i0 += gradientRows) {
+                        const int rows = min_int(gradientRows, inputs - i0);
+                        for (int o0 = 0; o0 < outputs; o0 += TILE_COLUMNS)
+                            NAME(outer_sum_fixed)(rows, NAME(block_columns)(o0, outputs) / LANES, xFirst + i0, inputs,
+                                                  inRow, dyTap + o0, 2 * outputs, 2 * outRow, band, width,
+                                                  g + (size_t)i0 * outputs + o0, outputs);
+                    }
+                }
+            }
+        }
+
+        // Input: dx(iy, ix) = sum over taps of dy(2iy + ky, 2ix + kx) . kernel[tap], a stride-2
+        // convolution.
+        if (!dx) continue;
+        float *dxImage = dx + n * (dxIsGrid ? inGrid : (size_t)positions * inputs);
+        const int dxRow = dxIsGrid ? inRow : width * inputs, dxFirst = dxIsGrid ? inRow + inputs : 0;
+        for (int p0 = 0; p0 < positions; p0 += tileRows) {
+            const int rows = min_int(tileRows, positions - p0);
+            const float *a[9][MAX_ROWS], *mask[MAX_ROWS];
+            float *c[MAX_ROWS];
+            for (int r = 0; r < rows; r++) {
+                const int m = (p0 + r) / width, q = (p0 + r) % width;
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++)
+                        a[ky * 3 + kx][r] = dyg + (2 * m + ky + 1) * outRow + (2 * q + kx + 1) * outputs;
+                mask[r] = xg + (m + 1) * inRow + (q + 1) * inputs;
+                c[r] = dxImage + dxFirst + m * dxRow + q * inputs;
+            }
+            // The tile's dy rows stay in L1 while every block of inputs uses them.
+            for (int i0 = 0; i0 < inputs; i0 += TILE_COLUMNS) {
+                const int columns = NAME(block_columns)(i0, inputs);
+                const float *b[9];
+                for (int tap = 0; tap < 9; tap++) b[tap] = packed + tap * panel + (size_t)i0 * outputs;
+                float out[MAX_ROWS][TILE_COLUMNS];
+                NAME(tile_product_fixed)(rows, columns / LANES, 9, a, b, outputs, out);
+                for (int r = 0; r < rows; r++)
+                    for (int j = 0; j < columns; j++)
+                        c[r][i0 + j] = mask[r][i0 + j] > 0 ? out[r][j] : 0;
+            }
+        }
+    }
+    for (int tap = 0; tap < 9; tap++)
+        for (int o = 0; o < outputs; o++)
+            for (int i = 0; i < inputs; i++)
+                kernelGradient[tap * panel + (size_t)o * inputs + i] += packedGradient[tap * panel + (size_t)i * outputs + o];
+}
+
+// The output layer (stride 1, one output channel) works in 8-wide vectors in every build: its
+// sums are short (32 inputs a tap), and the same lanes keep its bits the same in every FMA build.
+
+// Stride 1, one output: y(oy, ox) = sum over taps of x(oy + 1 - ky, ox + 1 - kx) . kernel[tap].
+// Eight output pixels at a time, each with one accumulator of 8 input channels (eight
+// independent chains keep both FMA units busy); then one reduction turns the eight
+// accumulators into the eight outputs.
+static void NAME(deconv1x_single_forward)(const float *x, int batch, int height, int width, int inputs,
+                                          const float *kernel, const float *bias, float *y) {
+    const int row = (width + 2) * inputs, positions = height * width;
+    const size_t grid = (size_t)vae_grid_count(height, width, inputs);
+    for (int n = 0; n < batch; n++) {
+        const float *xg = x + n * grid;
+        float *image = y + (size_t)n * positions;
+        for (int p0 = 0; p0 < positions; p0 += PIXELS) {
+            // A last partial group repeats its last pixel, and stores only the real ones.
+            const float *at[PIXELS];
+            for (int j = 0; j < PIXELS; j++) {
+                const int p = min_int(p0 + j, positions - 1);
+                at[j] = xg + (p / width + 2) * row + (p % width + 2) * inputs;
+            }
+            v8 acc[PIXELS];
+            for (int j = 0; j < PIXELS; j++) acc[j] = 0;
+            for (int ky = 0; ky < 3; ky++) {
+                for (int kx = 0; kx < 3; kx++) {
+                    const float *k = kernel + (ky * 3 + kx) * inputs;
+                    const int shift = -ky * row - kx * inputs;
+                    for (int i = 0; i < inputs; i += 8) {
+                        const v8 weights = LOAD8(k + i);
+                        for (int j = 0; j < PIXELS; j++) acc[j] = LOAD8(at[j] + shift + i) * weights + acc[j];
+                    }
+                }
+            }
+            const v8 q0 = PAIR_SUMS(PAIR_SUMS(acc[0], acc[1]), PAIR_SUMS(acc[2], acc[3]));
+            const v8 q1 = PAIR_SUMS(PAIR_SUMS(acc[4], acc[5]), PAIR_SUMS(acc[6], acc[7]));
+            const v8 sums = __builtin_shufflevector(q0, q1, 0, 1, 2, 3, 8, 9, 10, 11) +
+                            __builtin_shufflevector(q0, q1, 4, 5, 6, 7, 12, 13, 14, 15);
+            for (int j = 0; j < PIXELS && p0 + j < positions; j++) image[p0 + j] = sums[j] + bias[0];
+        }
+    }
+}
+
+static void NAME(deconv1x_single_backward)(const float *dy, const float *x, int batch, int height, int width,
+                                           int inputs, const float *kernel, float *kernelGradient,
+                                           float *biasGradient, float *dyGrid, float *dx) {
+    const int row = (width + 2) * inputs, dyRow = width + 2;
+    const size_t grid = (size_t)vae_grid_count(height, width, inputs);
+    memset(dyGrid, 0, sizeof(float) * vae_grid_count(height, width, 1));
+    for (int n = 0; n < batch; n++) {
+        const float *xg = x + n * grid, *image = dy + (size_t)n * height * width;
+        float *dxg = dx + n * grid;
+        float biasSum = 0;
+        for (int oy = 0; oy < height; oy++)
+            for (int ox = 0; ox < width; ox++) {
+                const float g = image[oy * width + ox];
+                dyGrid[(oy + 1) * dyRow + ox + 1] = g;
+                biasSum += g;
+            }
+        biasGradient[0] += biasSum;
+
+        // Kernel: dy(oy, ox) times x(oy + 1 - ky, ox + 1 - kx), a kernel row's three taps and
+        // 32 inputs at a time (12 accumulators: one broadcast of dy serves them all).
+        for (int ky = 0; ky < 3; ky++) {
+            for (int i = 0; i < inputs; i += 32) {
+                float *k = kernelGradient + ky * 3 * inputs + i;
+                v8 acc[3][4];
+                for (int kx = 0; kx < 3; kx++)
+                    for (int v = 0; v < 4; v++) acc[kx][v] = LOAD8(k + kx * inputs + 8 * v);
+                for (int oy = 0; oy < height; oy++) {
+                    const float *xp = xg + (oy + 2 - ky) * row + 2 * inputs + i;   // x(oy + 1 - ky, ox + 1)
+                    const float *gp = image + oy * width;
+                    for (int ox = 0; ox < width; ox++, xp += inputs) {
+                        const v8 g = gp[ox];
+                        for (int kx = 0; kx < 3; kx++)
+                            for (int v = 0; v < 4; v++) acc[kx][v] = g * LOAD8(xp - kx * inputs + 8 * v) + acc[kx][v];
+                    }
+                }
+                for (int kx = 0; kx < 3; kx++)
+                    for (int v = 0; v < 4; v++) STORE8(k + kx * inputs + 8 * v, acc[kx][v]);
+            }
+        }
+
+        // Input: dx(iy, ix) = sum over taps of dy(iy + ky - 1, ix + kx - 1) * kernel[tap],
+        // masked where the forward's input (a ReLU output) was zero.
+        for (int iy = 0; iy < height; iy++) {
+            for (int ix = 0; ix < width; ix++) {
+                const size_t at = (size_t)(iy + 1) * row + (ix + 1) * inputs;
+                for (int i = 0; i < inputs; i += 32) {
+                    v8 acc[4] = {0, 0, 0, 0};
+                    for (int tap = 0; tap < 9; tap++) {
+                        const v8 g = dyGrid[(iy + tap / 3) * dyRow + ix + tap % 3];
+                        const float *k = kernel + tap * inputs + i;
+                        for (int v = 0; v < 4; v++) acc[v] = g * LOAD8(k + 8 * v) + acc[v];
+                    }
+                    for (int v = 0; v < 4; v++) {
+                        const v8i on = LOAD8(xg + at + i + 8 * v) > 0;
+                        STORE8(dxg + at + i + 8 * v, (v8)((v8i)acc[v] & on));
+                    }
+                }
+            }
+        }
+    }
+}
+
+static const vae_kernel_table NAME(vae_kernels) = {
+    .deconv2x_forward = NAME(deconv2x_forward),
+    .deconv2x_backward = NAME(deconv2x_backward),
+    .deconv1x_single_forward = NAME(deconv1x_single_forward),
+    .deconv1x_single_backward = NAME(deconv1x_single_backward),
+};
+
+#undef VEC
+#undef VECU
+#undef LOADV
+#undef STOREV
+#undef TILE_COLUMNS
+#undef EXTRA_ROW_CASES
