@@ -51,43 +51,122 @@ enum ExplorerScript {
       for (let i = 0; i < y.length; i++) if (y[i] < 0) y[i] = 0;
       return y;
     }
-    // Conv2DTranspose 3x3, "same": kernel [3, 3, out, in]; input (i, j) feeds output
-    // (stride*i + a - pad, stride*j + b - pad).
-    function deconv(x, side, cin, kernel, bias, cout, stride, relu) {
-      const outSide = side * stride, pad = stride === 1 ? 1 : 0;
-      const y = new Float64Array(outSide * outSide * cout);
-      for (let i = 0; i < side; i++) for (let j = 0; j < side; j++) {
-        const input = (i * side + j) * cin;
-        for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) {
-          const r = stride * i + a - pad, c = stride * j + b - pad;
-          if (r < 0 || c < 0 || r >= outSide || c >= outSide) continue;
-          const out = (r * outSide + c) * cout, tap = (a * 3 + b) * cout;
-          for (let co = 0; co < cout; co++) {
-            const k = (tap + co) * cin;
-            let s = 0;
-            for (let ci = 0; ci < cin; ci++) s += x[input + ci] * kernel[k + ci];
-            y[out + co] += s;
-          }
-        }
-      }
-      for (let p = 0; p < outSide * outSide; p++) for (let co = 0; co < cout; co++) {
-        const v = y[p * cout + co] + bias[co];
-        y[p * cout + co] = relu && v < 0 ? 0 : v;
-      }
-      return y;
-    }
     function encode(input) {
       const c1 = conv(input, 8, 1, t["encoder.conv1.kernel"], t["encoder.conv1.bias"], 32);
       const c2 = conv(c1, 4, 32, t["encoder.conv2.kernel"], t["encoder.conv2.bias"], 64);
       const hidden = dense(c2, 256, 16, t["encoder.dense.kernel"], t["encoder.dense.bias"], true);
       return dense(hidden, 16, L, t["encoder.z_mean.kernel"], t["encoder.z_mean.bias"], false);
     }
-    function decode(z) {
-      const d = dense(z, L, 3136, t["decoder.dense.kernel"], t["decoder.dense.bias"], true);
-      const d1 = deconv(d, 7, 64, t["decoder.deconv1.kernel"], t["decoder.deconv1.bias"], 64, 2, true);
-      const d2 = deconv(d1, 14, 64, t["decoder.deconv2.kernel"], t["decoder.deconv2.bias"], 32, 2, true);
-      const logits = deconv(d2, 28, 32, t["decoder.deconv3.kernel"], t["decoder.deconv3.bias"], 1, 1, false);
-      return logits.map((v) => 1 / (1 + Math.exp(-v)));
+    // The decoder, laid out once at load for its loops (about 5.7 million multiply-adds a
+    // decode, so well under a frame): each layer reads an input grid with a zero border (so no
+    // tap needs a bounds test) and writes straight into the next one's interior; the stride-2
+    // transposed convolutions are split into their four output phases, each a product over the
+    // 1, 2 or 4 kernel taps that reach it. Nothing is allocated per decode.
+    // A phase: for each output position, the input offsets of its taps, and its output offset.
+    function gather(positions, taps, input, output) {
+      const from = new Int32Array(positions * taps), to = new Int32Array(positions);
+      for (let p = 0; p < positions; p++) {
+        for (let tap = 0; tap < taps; tap++) from[p * taps + tap] = input(p, tap);
+        to[p] = output(p);
+      }
+      return { positions, taps, from, to };
+    }
+    // Kernel [3, 3, out, in] -> per phase [out / 4][tap][in][4]: a block of four outputs reads
+    // its weights in order.
+    function pack(kernel, cin, cout, tapIndices) {
+      const w = new Float64Array(tapIndices.length * cin * cout);
+      let n = 0;
+      for (let co = 0; co < cout; co += 4) for (const tap of tapIndices) for (let ci = 0; ci < cin; ci++)
+        for (let k = 0; k < 4; k++) w[n++] = kernel[(tap * cout + co + k) * cin + ci];
+      return w;
+    }
+    // Stride 2, "same" (Keras crops the bottom and right): output (2m + py, 2q + px) sums taps
+    // (py + 2u, px + 2v) of input (m - u, q - v). `side` is the input's; the input grid has a
+    // zero row and column before it, as has the output grid, whose rows are `outRow` wide.
+    function phases(side, cin, cout, kernel, outRow) {
+      const inRow = side + 1, all = [];
+      for (let py = 0; py < 2; py++) for (let px = 0; px < 2; px++) {
+        const shifts = [];
+        for (let ky = py; ky < 3; ky += 2) for (let kx = px; kx < 3; kx += 2) shifts.push([ky, kx]);
+        const phase = gather(side * side, shifts.length,
+          (p, tap) => {
+            const m = Math.floor(p / side), q = p % side, [ky, kx] = shifts[tap];
+            return ((m - (ky - py) / 2 + 1) * inRow + (q - (kx - px) / 2 + 1)) * cin;
+          },
+          (p) => ((2 * Math.floor(p / side) + py + 1) * outRow + 2 * (p % side) + px + 1) * cout);
+        phase.weights = pack(kernel, cin, cout, shifts.map(([ky, kx]) => ky * 3 + kx));
+        all.push(phase);
+      }
+      return all;
+    }
+    // y[to[p] + o] = relu(bias[o] + sum over taps t and inputs i of x[from[p, t] + i] * w), two
+    // positions and four outputs at a time, so that each load feeds two or four multiply-adds.
+    function product(x, phase, cin, cout, bias, y) {
+      const { positions, taps, from, to, weights: w } = phase, span = taps * cin * 4;
+      for (let co = 0; co < cout; co += 4) {
+        for (let p = 0; p < positions; p += 2) {
+          const pair = p + 1 < positions, q = pair ? p + 1 : p;
+          let a0 = bias[co], a1 = bias[co + 1], a2 = bias[co + 2], a3 = bias[co + 3];
+          let b0 = a0, b1 = a1, b2 = a2, b3 = a3, k = (co >> 2) * span;
+          for (let tap = 0; tap < taps; tap++) {
+            const xa = from[p * taps + tap], xb = from[q * taps + tap];
+            for (let i = 0; i < cin; i++, k += 4) {
+              const va = x[xa + i], vb = x[xb + i];
+              const w0 = w[k], w1 = w[k + 1], w2 = w[k + 2], w3 = w[k + 3];
+              a0 += va * w0; a1 += va * w1; a2 += va * w2; a3 += va * w3;
+              b0 += vb * w0; b1 += vb * w1; b2 += vb * w2; b3 += vb * w3;
+            }
+          }
+          const ya = to[p] + co, yb = to[q] + co;
+          y[ya] = a0 > 0 ? a0 : 0; y[ya + 1] = a1 > 0 ? a1 : 0; y[ya + 2] = a2 > 0 ? a2 : 0; y[ya + 3] = a3 > 0 ? a3 : 0;
+          if (pair) { y[yb] = b0 > 0 ? b0 : 0; y[yb + 1] = b1 > 0 ? b1 : 0; y[yb + 2] = b2 > 0 ? b2 : 0; y[yb + 3] = b3 > 0 ? b3 : 0; }
+        }
+      }
+    }
+    const decoder = (() => {
+      const bias = (name) => Float64Array.from(t[name]);
+      // Conv2DTranspose stride 1, "same": output (r, c) sums taps (a, b) of input (r + 1 - a,
+      // c + 1 - b), at (r + 2 - a, c + 2 - b) in the 30x30 grid. Its kernel [3, 3, 1, 32] is
+      // already [tap][in].
+      const lastWeights = Float64Array.from(t["decoder.deconv3.kernel"]);
+      const lastFrom = new Int32Array(784 * 9);
+      for (let r = 0; r < 28; r++) for (let c = 0; c < 28; c++) for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++)
+        lastFrom[(r * 28 + c) * 9 + a * 3 + b] = ((r + 2 - a) * 30 + c + 2 - b) * 32;
+      return {
+        denseKernel: Float64Array.from(t["decoder.dense.kernel"]), denseBias: bias("decoder.dense.bias"),
+        first: phases(7, 64, 64, t["decoder.deconv1.kernel"], 15), firstBias: bias("decoder.deconv1.bias"),
+        second: phases(14, 64, 32, t["decoder.deconv2.kernel"], 30), secondBias: bias("decoder.deconv2.bias"),
+        lastWeights, lastFrom, lastBias: t["decoder.deconv3.bias"][0],
+        // Grids with their zero borders: 7x7x64 after one row and column, 14x14x64 likewise,
+        // 28x28x32 inside a border of one.
+        g1: new Float64Array(8 * 8 * 64), g2: new Float64Array(15 * 15 * 64), g3: new Float64Array(30 * 30 * 32),
+      };
+    })();
+    // The 28x28 probabilities at latent point z, into `pixels`.
+    function decode(z, pixels = new Float64Array(784)) {
+      const d = decoder, g1 = d.g1, g2 = d.g2, g3 = d.g3;
+      // Dense to 7x7x64, ReLU, into g1's interior.
+      for (let p = 0; p < 49; p++) {
+        const at = ((Math.floor(p / 7) + 1) * 8 + (p % 7) + 1) * 64;
+        for (let c = 0; c < 64; c++) {
+          const o = p * 64 + c;
+          let s = d.denseBias[o];
+          for (let j = 0; j < L; j++) s += z[j] * d.denseKernel[j * 3136 + o];
+          g1[at + c] = s > 0 ? s : 0;
+        }
+      }
+      for (const phase of d.first) product(g1, phase, 64, 64, d.firstBias, g2);
+      for (const phase of d.second) product(g2, phase, 64, 32, d.secondBias, g3);
+      const w = d.lastWeights, from = d.lastFrom;
+      for (let p = 0; p < 784; p++) {
+        let s = d.lastBias;
+        for (let tap = 0; tap < 9; tap++) {
+          const x = from[p * 9 + tap], k = tap * 32;
+          for (let ci = 0; ci < 32; ci++) s += g3[x + ci] * w[k + ci];
+        }
+        pixels[p] = 1 / (1 + Math.exp(-s));
+      }
+      return pixels;
     }
     // TensorFlow's bicubic resize (Keys, a = -0.5, half-pixel centres, weights at 1/1024 steps).
     function bicubic(x, side, outSide) {
@@ -158,11 +237,12 @@ enum ExplorerScript {
     }
     // The point under the pointer, the other dimensions at their sliders' values.
     let at = [size / 2, size / 2];
+    const planePixels = new Float64Array(784), morphPixels = new Float64Array(784), upscalePixels = new Float64Array(784);
     function planeDecode() {
       const z = Float64Array.from(base);
       z[ax] = lo[0] + (at[0] / size) * (hi[0] - lo[0]);
       z[ay] = lo[1] + ((size - at[1]) / size) * (hi[1] - lo[1]);
-      const pixels = decode(z);
+      const pixels = decode(z, planePixels);
       drawPlane();
       paint($("plane-decode"), pixels, 28);
       $("plane-z").textContent = "z = (" + Array.from(z, (v) => v.toFixed(2)).join(", ") + ")";
@@ -190,7 +270,7 @@ enum ExplorerScript {
       const to = Math.min(Math.max(Number(morphTo.value) | 0, 0), count - 1);
       const k = Number(morphStep.value), s = Math.fround(k / (steps - 1));
       const z = codes[from].map((a, j) => Math.fround(Math.fround(1 - s) * a) + Math.fround(s * codes[to][j]));
-      const pixels = decode(z);
+      const pixels = decode(z, morphPixels);
       paint($("morph-decode"), pixels, 28);
       marks = [from, to];
       drawPlane();
@@ -211,7 +291,7 @@ enum ExplorerScript {
     // Upscaling: a test digit, or one drawn on the 8x8 grid, by the model and by bicubic.
     const grid = $("draw"), drawn = new Float64Array(64);
     function upscale() {
-      const z = encode(drawn), pixels = decode(z), smooth = bicubic(drawn, 8, 28);
+      const z = encode(drawn), pixels = decode(z, upscalePixels), smooth = bicubic(drawn, 8, 28);
       paint(grid, drawn, 8);
       paint($("upscale-model"), pixels, 28);
       paint($("upscale-bicubic"), smooth, 28);

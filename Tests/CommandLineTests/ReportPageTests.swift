@@ -30,6 +30,29 @@ struct ReportPageTests {
       control.value = value;
       control.dispatchEvent(new Event("input"));
     };
+    // The median of many decodes, each beside a plain matmul of the same multiply-adds
+    // (178^3, about 5.6 million), so that the two can be compared on a busy machine.
+    const timeDecodes = (e) => {
+      const latent = e.codes[0].length, pixels = new Float64Array(784), n = 178;
+      const a = new Float64Array(n * n).fill(0.5), b = new Float64Array(n * n).fill(0.25), c = new Float64Array(n * n);
+      const matmul = () => {
+        c.fill(0);
+        for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) { const v = a[i * n + k]; for (let j = 0; j < n; j++) c[i * n + j] += v * b[k * n + j]; }
+      };
+      const decodes = [], matmuls = [];
+      for (let k = 0; k < 70; k++) {
+        const z = Float64Array.from({ length: latent }, (_, j) => Math.sin(k + j) * 2);
+        let t = performance.now();
+        e.decode(z, pixels);
+        decodes.push(performance.now() - t);
+        t = performance.now();
+        matmul();
+        matmuls.push(performance.now() - t);
+      }
+      // The first ten warm the JIT.
+      const median = (times) => times.slice(10).sort((x, y) => x - y)[30];
+      return { decodeMs: median(decodes), matmulMs: median(matmuls) };
+    };
     window.addEventListener("load", () => {
       const out = { errors: driverErrors };
       try {
@@ -52,6 +75,7 @@ struct ReportPageTests {
         grid.dispatchEvent(new PointerEvent("pointermove", { ...cell(6, 6), buttons: 0 }));
         out.draw = { input: e.upscale.input, pixels: Array.from(e.upscale.pixels), canvas: readCanvas("upscale-model"),
                      bicubic: Array.from(e.upscale.bicubic) };
+        out.speed = timeDecodes(e);
       } catch (error) {
         driverErrors.push(String(error && error.stack || error));
       }
@@ -65,7 +89,8 @@ struct ReportPageTests {
     static let drawnCells: Set<Int> = [1 * 8 + 4, 2 * 8 + 4, 3 * 8 + 4, 4 * 8 + 3, 5 * 8 + 3, 6 * 8 + 3, 1 * 8 + 5]
 
     struct Decode: Decodable { let z: [Double]?; let from: Int?, to: Int?, step: Int?, steps: Int?; let input: [Double]?; let pixels: [Double]; let canvas: [Double]; let bicubic: [Double]? }
-    struct Result: Decodable { let errors: [String]; let ready: Bool; let sliders: Int; let plane: Decode?; let morph: Decode?; let draw: Decode? }
+    struct Speed: Decodable { let decodeMs: Double, matmulMs: Double }
+    struct Result: Decodable { let errors: [String]; let ready: Bool; let sliders: Int; let plane: Decode?; let morph: Decode?; let draw: Decode?; let speed: Speed? }
 
     static func maxDifference(_ a: [Double], _ b: [Float]) -> Double {
         guard a.count == b.count else { return .infinity }
@@ -108,6 +133,11 @@ struct ReportPageTests {
         let found = try JSONDecoder().decode(Result.self, from: Data(json.utf8))
         #expect(found.errors.isEmpty, "errors on the page: \(found.errors)")
         #expect(found.ready)
+        // Well under a frame when the machine is free (about 2.5 ms here); the bound only
+        // catches a decoder gone badly slow, on a machine however busy.
+        let speed = try #require(found.speed)
+        print("a decode in the page: \(speed.decodeMs) ms (median), a plain matmul of as many multiply-adds \(speed.matmulMs) ms")
+        #expect(speed.decodeMs < 50, "a decode takes \(speed.decodeMs) ms (median; a plain matmul of as many multiply-adds \(speed.matmulMs) ms)")
 
         let weights = try InferenceWeights(run, warn: { _ in })
         let test = try ImageSet.load(.test, from: VAEProcess.repository.appendingPathComponent("data/mnist"))
