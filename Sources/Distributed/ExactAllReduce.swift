@@ -28,8 +28,6 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
     private enum MarkSlot: Int, CaseIterable { case failed, stop }
 
     public let parts: [Part]
-    /// How the values travel between ranks.
-    public var encoding: BlockExactSum.Encoding { parts[0].sum.encoding }
     /// Floats in a vector: the blocks, then the extra values.
     public let count: Int
     private let extraStart: Int

@@ -45,14 +45,6 @@ public struct BlockExactSum: Sendable {
             case .int64: 1 << 11
             }
         }
-
-        /// Bytes a value takes.
-        public var bytes: Int {
-            switch self {
-            case .int32: 4
-            case .int64: 8
-            }
-        }
     }
 
     /// Terms must be below 2^40 in magnitude: larger gradients mean training has diverged.
