@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Dataset", "TestSupport"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint", "TestSupport"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),

@@ -2,8 +2,8 @@
 # Times MPI_Allreduce of the gradient buffer between two "machines": two network namespaces
 # joined by a veth pair, one rank in each, Open MPI over TCP (an rsh agent enters the other
 # namespace), with the link limited by a token-bucket filter (tc tbf) to each given rate.
-# Needs root and iproute2. Prints one line per rate:
-#   rate RATE float32_ms X exact_ms Y two_limbs_ms Z
+# Needs root and iproute2. Prints one line per rate, the rate then what the binary measured:
+#   rate RATE float32_ms X exact_ms Y two_limbs_ms Z exact32_ms W
 # Usage: bench/two_hosts.sh ALLREDUCE_BINARY VALUES ITERATIONS RATE...   (RATE: e.g. 1gbit, or "none")
 set -euo pipefail
 binary=$1 values=$2 iterations=$3
@@ -52,5 +52,5 @@ for rate in "$@"; do
         --mca plm_rsh_agent "$work/agent" --mca btl tcp,self --bind-to none \
         --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24" \
         "$binary" "$values" "$iterations")
-    echo "rate $rate $(awk '{print $5, $6, $7, $8, $9, $10}' <<<"$result")"
+    echo "rate $rate $(cut -d' ' -f5- <<<"$result")"
 done

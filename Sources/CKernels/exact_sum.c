@@ -35,3 +35,19 @@ void vae_block_exact_total(const int64_t *sums, float *totals, size_t count, int
     const double unit = ldexp(1.0, exponent - 52);
     for (size_t i = 0; i < count; i++) totals[i] = (float)((double)sums[i] * unit);
 }
+
+KERNEL void vae_block_exact_add32(const float *values, int32_t *sums, size_t count, int exponent, int precision) {
+    // |value| < 2^exponent, so the units lie in [-2^precision, 2^precision): with precision <= 31
+    // each fits an int32, and the caller's bound on the number of terms keeps the sums in range.
+    // In double, as above: scaling a float32 by a power of two there is exact.
+    const double scale = ldexp(1.0, precision - exponent);
+    for (size_t i = 0; i < count; i++) {
+        const double units = floor((double)values[i] * scale);
+        sums[i] = (int32_t)((uint32_t)sums[i] + (uint32_t)(int32_t)units);
+    }
+}
+
+void vae_block_exact_total32(const int32_t *sums, float *totals, size_t count, int exponent, int precision) {
+    const double unit = ldexp(1.0, exponent - precision);
+    for (size_t i = 0; i < count; i++) totals[i] = (float)((double)sums[i] * unit);
+}

@@ -12,6 +12,8 @@ public protocol Communicator: AnyObject {
     var timeouts: CollectiveTimeouts { get set }
     /// Element-wise sum over all ranks, in place; `label` names the collective in a timeout.
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws
+    /// The same in 32-bit integers (the exact sum's narrow encoding, half the bytes).
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int32>, label: String) throws
     /// Element-wise maximum over all ranks, in place.
     func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws
     /// The next collective may wait while a rank works on files (rank 0 writing an epoch's
@@ -122,6 +124,7 @@ public final class SingleProcess: Communicator {
     public var size: Int { 1 }
     public var timeouts = CollectiveTimeouts()
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws {}
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int32>, label: String) throws {}
     public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws {}
     public func expectSlowPeers() {}
     public func abort(code: Int32) -> Never { exit(code) }

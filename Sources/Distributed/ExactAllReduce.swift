@@ -15,7 +15,9 @@ public struct ExactAllReduceMarks: OptionSet, Sendable {
 
 /// Float32 vectors summed exactly over the threads of every rank: the total has the same bits
 /// whatever the world size, the thread count, or which thread computed which term, because the
-/// terms travel as `BlockExactSum`'s integers.
+/// terms travel as `BlockExactSum`'s integers, in the encoding that the most terms of a round
+/// (over all ranks) selects: fixed by the run's settings, so the same on every rank, at every
+/// world size and across resumes.
 ///
 /// A vector is the caller's blocks (the model's tensors, one block each), then one value per
 /// case of `Extra` (the loss terms), each a block of its own. In a round every thread fills
@@ -37,13 +39,15 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
     /// Time spent in the collectives so far.
     public private(set) var collectiveTime = Duration.zero
 
-    /// `blocks` must tile `0..<n`, or be empty; `parts` threads will each fill at most
-    /// `termsPerPart` terms a round.
-    public init(blocks: [Range<Int>], parts partCount: Int, termsPerPart: Int, communicator: Communicator,
+    /// `blocks` must tile `0..<n`, or be empty; a round holds at most `terms` terms over all
+    /// ranks (which must not depend on the world size), and `parts` threads will each fill at
+    /// most `termsPerPart` of this rank's.
+    public init(blocks: [Range<Int>], terms: Int, parts partCount: Int, termsPerPart: Int, communicator: Communicator,
                 purpose: String? = nil) {
         precondition(Extra.allCases.map(\.rawValue) == Array(0..<Extra.allCases.count), "Extra's raw values must be 0, 1, ...")
         let start = blocks.last?.upperBound ?? 0
-        let sum = BlockExactSum(blocks: blocks + Extra.allCases.map { (start + $0.rawValue)..<(start + $0.rawValue + 1) })
+        let sum = BlockExactSum(blocks: blocks + Extra.allCases.map { (start + $0.rawValue)..<(start + $0.rawValue + 1) },
+                                encoding: BlockExactSum.Encoding(terms: terms))
         extraStart = start
         count = sum.count
         parts = (0..<partCount).map { _ in Part(sum: sum, capacity: termsPerPart, extraStart: start) }
@@ -85,7 +89,14 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         nonisolated(unsafe) let parts = parts
         DispatchQueue.concurrentPerform(iterations: parts.count) { parts[$0].addHeld(exponents: exponents) }
         for part in parts.dropFirst() { first.sum.add(part.sum) }
-        try timed { try first.sum.withSums { try communicator.allReduceSum($0, label: label("exact sum")) } }
+        try timed {
+            try first.sum.withSums {
+                switch $0 {
+                case .int32(let words): try communicator.allReduceSum(words, label: label("exact sum"))
+                case .int64(let words): try communicator.allReduceSum(words, label: label("exact sum"))
+                }
+            }
+        }
         first.sum.total(into: totals, exponents: exponents)
         return all
     }

@@ -35,20 +35,25 @@ public final class MPICommunicator: Communicator {
     }
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws {
-        try allReduce(buffer, vae_mpi_sum, label: label)
+        try allReduce(label: label) { vae_mpi_allreduce_int64(buffer.baseAddress, buffer.count, vae_mpi_sum, $0, $1, $2) }
+    }
+
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int32>, label: String) throws {
+        try allReduce(label: label) { vae_mpi_allreduce_int32(buffer.baseAddress, buffer.count, vae_mpi_sum, $0, $1, $2) }
     }
 
     public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws {
-        try allReduce(buffer, vae_mpi_max, label: label)
+        try allReduce(label: label) { vae_mpi_allreduce_int64(buffer.baseAddress, buffer.count, vae_mpi_max, $0, $1, $2) }
     }
 
     public func expectSlowPeers() { slowNext = true }
 
-    private func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ op: vae_mpi_op, label: String) throws {
+    /// Runs one of the shim's all-reduces, given its deadline and room for the absent ranks.
+    private func allReduce(label: String, _ run: (Double, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) -> Int32) throws {
         let seconds = (slowNext ? timeouts.slow : timeouts.normal) + Self.reportingGrace * Double(min(rank, 4))
         slowNext = false
         var absent = [Int32](repeating: 0, count: size), absentCount: Int32 = 0
-        let code = vae_mpi_allreduce_int64(buffer.baseAddress, buffer.count, op, seconds, &absent, &absentCount)
+        let code = run(seconds, &absent, &absentCount)
         if code == VAE_MPI_TIMED_OUT {
             throw CollectiveTimeout(label: label, seconds: seconds, rank: rank,
                                     absent: absentCount < 0 ? nil : absent.prefix(Int(absentCount)).map(Int.init))

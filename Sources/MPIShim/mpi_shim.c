@@ -65,8 +65,9 @@ static int wait_all(int count, MPI_Request *pending, double deadline) {
 }
 
 // MPI counts are int: large buffers go in chunks, under one deadline.
-int vae_mpi_allreduce_int64(int64_t *buffer, size_t count, vae_mpi_op op, double timeout_seconds,
-                            int *absent, int *absent_count) {
+static int allreduce(void *values, size_t count, MPI_Datatype type, size_t size, vae_mpi_op op, double timeout_seconds,
+                     int *absent, int *absent_count) {
+    char *buffer = values;
     double deadline = seconds_now() + timeout_seconds;
     MPI_Op mpi_op = op == vae_mpi_max ? MPI_MAX : MPI_SUM;
     int announcements = world_rank == 0 ? world_size - 1 : 1;
@@ -78,9 +79,9 @@ int vae_mpi_allreduce_int64(int64_t *buffer, size_t count, vae_mpi_op op, double
     int error = MPI_SUCCESS;
     do {
         int chunk = count > INT_MAX ? INT_MAX : (int)count;
-        error = MPI_Iallreduce(MPI_IN_PLACE, buffer, chunk, MPI_INT64_T, mpi_op, MPI_COMM_WORLD, &requests[announcements]);
+        error = MPI_Iallreduce(MPI_IN_PLACE, buffer, chunk, type, mpi_op, MPI_COMM_WORLD, &requests[announcements]);
         if (error == MPI_SUCCESS) error = wait_all(announcements + 1, requests, deadline);
-        buffer += chunk;
+        buffer += (size_t)chunk * size;
         count -= (size_t)chunk;
     } while (error == MPI_SUCCESS && count > 0);
     if (error == VAE_MPI_TIMED_OUT) {
@@ -90,6 +91,16 @@ int vae_mpi_allreduce_int64(int64_t *buffer, size_t count, vae_mpi_op op, double
         }
     }
     return error;
+}
+
+int vae_mpi_allreduce_int64(int64_t *buffer, size_t count, vae_mpi_op op, double timeout_seconds,
+                            int *absent, int *absent_count) {
+    return allreduce(buffer, count, MPI_INT64_T, sizeof *buffer, op, timeout_seconds, absent, absent_count);
+}
+
+int vae_mpi_allreduce_int32(int32_t *buffer, size_t count, vae_mpi_op op, double timeout_seconds,
+                            int *absent, int *absent_count) {
+    return allreduce(buffer, count, MPI_INT32_T, sizeof *buffer, op, timeout_seconds, absent, absent_count);
 }
 
 int vae_mpi_abort(int code) { return MPI_Abort(MPI_COMM_WORLD, code); }

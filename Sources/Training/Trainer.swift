@@ -83,13 +83,14 @@ public final class Trainer {
                 return max(1, (perRank + c.threads - 1) / c.threads)
             }
             // A thread holds each of its micro-batches' gradients until the step's exponents
-            // are agreed on: at most its share of a full batch. Each tensor is a block.
+            // are agreed on: at most its share of a full batch. Each tensor is a block. The
+            // micro-batches of a full batch, fixed by the run's identity, choose the encoding.
             let microBatches = MicroBatchPlan(images: c.batchSize, microBatchSize: c.microBatchSize).count
-            gradients = ExactAllReduce(blocks: model.layout.specs.map(\.range), parts: c.threads,
+            gradients = ExactAllReduce(blocks: model.layout.specs.map(\.range), terms: microBatches, parts: c.threads,
                                        termsPerPart: perThread(microBatches), communicator: communicator)
             let chunks = (c.testImages + c.microBatchSize - 1) / c.microBatchSize
-            testLosses = ExactAllReduce(blocks: [], parts: c.threads, termsPerPart: perThread(chunks), communicator: communicator,
-                                        purpose: "test scoring")
+            testLosses = ExactAllReduce(blocks: [], terms: max(1, chunks), parts: c.threads, termsPerPart: perThread(chunks),
+                                        communicator: communicator, purpose: "test scoring")
         }
     }
 

@@ -36,7 +36,8 @@ struct Train: ParsableCommand {
     @Option(help: "Total epochs of the run; a resumed run continues until this many are done. (default: 150, or a resumed run's own)")
     var epochs: Int?
 
-    @Option(name: .customLong("batch-size"), help: "Images per optimiser step, over all ranks. (default: 128)")
+    @Option(name: .customLong("batch-size"),
+            help: "Images per optimiser step, over all ranks. Up to 64 micro-batches a step, gradients travel between ranks as 4 bytes a value, 8 beyond. (default: 128)")
     var batchSize: Int?
 
     @Option(name: .customLong("micro-batch-size"),

@@ -1,4 +1,5 @@
 import Distributed
+import Kernels
 import Foundation
 import Testing
 import TestSupport
@@ -34,7 +35,8 @@ struct ExactAllReduceTests {
         -> [(total: [Float], marks: ExactAllReduceMarks)] {
         let group = ThreadGroup(size: ranks)
         return group.run { communicator in
-            let sum = ExactAllReduce<Extra>(blocks: blocks, parts: threads, termsPerPart: terms.count, communicator: communicator)
+            let sum = ExactAllReduce<Extra>(blocks: blocks, terms: terms.count, parts: threads, termsPerPart: terms.count,
+                                            communicator: communicator)
             sum.start()
             let rankTerms = runs(terms.indices, parts: ranks)[communicator.rank]
             for (part, run) in zip(sum.parts, runs(rankTerms, parts: threads)) {
@@ -56,21 +58,37 @@ struct ExactAllReduceTests {
         (0..<parts).map { p in (items.lowerBound + p * items.count / parts)..<(items.lowerBound + (p + 1) * items.count / parts) }
     }
 
-    @Test func sameBitsAtAnyWorldSizeAndThreadCountAndTheRoundedSum() throws {
-        let terms = Self.terms(24, seed: 3)
+    /// 1 and 64 terms travel as int32 (the least and the most of them), 24 too, 100 as int64.
+    @Test(arguments: [1, 24, 64, 100])
+    func sameBitsAtAnyWorldSizeAndThreadCountAndTheRoundedSum(termCount: Int) throws {
+        let terms = Self.terms(termCount, seed: 3)
         let single = try #require(Self.reduce(terms, ranks: 1, threads: 1).first)
         #expect(single.marks.isEmpty)
-        for (ranks, threads) in [(2, 1), (3, 2), (1, 3), (5, 1)] {
+        for (ranks, threads) in [(2, 1), (3, 2), (1, 3), (4, 1), (5, 1)] {
             for (rank, result) in Self.reduce(terms, ranks: ranks, threads: threads).enumerated() {
                 #expect(result.total.map(\.bitPattern) == single.total.map(\.bitPattern), "\(ranks) ranks x \(threads) threads, rank \(rank)")
                 #expect(result.marks.isEmpty)
             }
         }
-        // Every term is within 2^21 of its block's largest, so none loses a bit: the total is the
-        // float64 sum (itself exact to well under a float32 rounding) rounded once.
-        for j in 0..<single.total.count {
-            let exact = terms.reduce(0.0) { $0 + Double($1[j]) }
-            #expect(abs(Double(single.total[j]) - exact) <= Double(abs(Float(exact)).ulp), "value \(j)")
+        switch BlockExactSum.Encoding(terms: termCount) {
+        case .int64:
+            // Every term is within 2^21 of its block's largest, so none loses a bit: the total is
+            // the float64 sum (itself exact to well under a float32 rounding) rounded once.
+            for j in 0..<single.total.count {
+                let exact = terms.reduce(0.0) { $0 + Double($1[j]) }
+                #expect(abs(Double(single.total[j]) - exact) <= Double(abs(Float(exact)).ulp), "value \(j)")
+            }
+        case .int32(let precision):
+            // The sum of the terms floored to units of 2^(e - precision), e the least exponent
+            // above every term of the value's block, rounded once.
+            for block in Self.blocks + [53..<54, 54..<55] {
+                let e = terms.flatMap { $0[block] }.map { $0 == 0 ? -125 : Int($0.exponent) + 1 }.max()!
+                let unit = Double(sign: .plus, exponent: e - precision, significand: 1)
+                for j in block {
+                    let units = terms.reduce(Int64(0)) { $0 + Int64((Double($1[j]) / unit).rounded(.down)) }
+                    #expect(single.total[j] == Float(Double(units) * unit), "value \(j)")
+                }
+            }
         }
     }
 
@@ -96,7 +114,7 @@ struct ExactAllReduceTests {
     @Test func noBlocksOnlyExtras() throws {
         let group = ThreadGroup(size: 2)
         let totals = group.run { communicator throws -> [Float] in
-            let sum = ExactAllReduce<Extra>(blocks: [], parts: 1, termsPerPart: 2, communicator: communicator)
+            let sum = ExactAllReduce<Extra>(blocks: [], terms: 4, parts: 1, termsPerPart: 2, communicator: communicator)
             sum.start()
             for value: Float in [1.5, -0.25] {
                 let term = sum.parts[0].nextTerm()
@@ -141,6 +159,13 @@ final class ThreadGroup: @unchecked Sendable {
         return results.map { $0! }
     }
 
+    /// Combines int32 buffers in int64, then wraps the result as MPI's int32 sum would.
+    fileprivate func combine(_ buffer: UnsafeMutableBufferPointer<Int32>, _ op: (Int64, Int64) -> Int64) {
+        var wide = buffer.map(Int64.init)
+        wide.withUnsafeMutableBufferPointer { combine($0, op) }
+        for i in buffer.indices { buffer[i] = Int32(truncatingIfNeeded: wide[i]) }
+    }
+
     fileprivate func combine(_ buffer: UnsafeMutableBufferPointer<Int64>, _ op: (Int64, Int64) -> Int64) {
         condition.lock()
         defer { condition.unlock() }
@@ -164,6 +189,7 @@ final class ThreadGroup: @unchecked Sendable {
         var timeouts = CollectiveTimeouts()
         init(group: ThreadGroup, rank: Int) { (self.group, self.rank) = (group, rank) }
         func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws { group.combine(buffer, &+) }
+        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int32>, label: String) throws { group.combine(buffer, &+) }
         func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws { group.combine(buffer, max) }
         func expectSlowPeers() {}
         func abort(code: Int32) -> Never { fatalError("abort \(code)") }

@@ -24,6 +24,15 @@ void vae_block_exact_add(const float *values, int64_t *sums, size_t count, int e
 /// `totals[i] = sums[i]` units, rounded to float32.
 void vae_block_exact_total(const int64_t *sums, float *totals, size_t count, int exponent);
 
+// The narrow encoding: one 32-bit integer a value, in units of 2^(exponent - precision), for
+// sums of few enough terms that their total cannot leave int32's range (BlockExactSum.Encoding).
+
+/// Adds each value, floored to a whole number of units of 2^(exponent - precision), into `sums`.
+void vae_block_exact_add32(const float *values, int32_t *sums, size_t count, int exponent, int precision);
+
+/// `totals[i] = sums[i]` units of 2^(exponent - precision), rounded to float32.
+void vae_block_exact_total32(const int32_t *sums, float *totals, size_t count, int exponent, int precision);
+
 // Direct kernels for the decoder's 3x3 transposed convolutions ("same" padding), written for
 // its shapes: no patch matrices, no scatter, bias and ReLU fused into the products.
 //

@@ -21,6 +21,9 @@ int vae_mpi_size(int *size);
 /// ranks cannot know and write -1. The job must then be aborted: the collective is still pending.
 int vae_mpi_allreduce_int64(int64_t *buffer, size_t count, vae_mpi_op op, double timeout_seconds,
                             int *absent, int *absent_count);
+/// The same over 32-bit integers.
+int vae_mpi_allreduce_int32(int32_t *buffer, size_t count, vae_mpi_op op, double timeout_seconds,
+                            int *absent, int *absent_count);
 int vae_mpi_abort(int code);
 int vae_mpi_finalize(void);
 /// Writes MPI's message for `code` into `buffer` (NUL-terminated).
