@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint", "Distributed", "FileIO"]),
         .target(name: "TensorBoard"),
         .executableTarget(name: "VAECommand", dependencies: [
-            "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed", "TensorBoard",
+            "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed", "TensorBoard", "FileIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

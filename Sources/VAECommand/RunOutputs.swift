@@ -1,5 +1,6 @@
 import Dataset
 import Evaluation
+import FileIO
 import Foundation
 import Media
 import Model
@@ -223,7 +224,7 @@ struct RunOutputs {
         </body></html>
         """
         let page = url("report.html")
-        try Data(html.utf8).write(to: page, options: .atomic)
+        try writeAtomically(Array(html.utf8), to: page)
         return page
     }
 }
