@@ -52,7 +52,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Readers of what the product writes (GIF, NPY), which the product itself never reads.
+        .target(name: "TestSupport", dependencies: ["Media", "CGIF"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "Checkpoint", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")]),
@@ -63,6 +64,6 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint", "TestSupport"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset", "Model"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset", "Model", "TestSupport"]),
     ]
 )

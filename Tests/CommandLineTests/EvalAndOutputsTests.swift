@@ -2,6 +2,7 @@ import Dataset
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 #if canImport(FoundationXML)
 import FoundationXML

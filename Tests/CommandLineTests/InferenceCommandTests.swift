@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 /// `vae morph`, `vae upscale --input` and `vae inspect` on one short run.
 @Suite(.serialized)

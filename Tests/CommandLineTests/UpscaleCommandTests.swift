@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 /// `vae upscale`: its outputs, and its refusals.
 @Suite(.serialized)
