@@ -8,7 +8,7 @@ import PackageDescription
 //   FileIO (readFile, writeAtomically)
 //   Dataset (IDX, gzip, resize)   Checkpoint (safetensors)   Media (PNG, GIF, NPY, plots)
 //   Model (parameter layout, layers, forward/backward, loss; inference and its weights)
-//   Evaluation (PSNR, SSIM, interpolation baselines)
+//   Evaluation (PSNR, SSIM, interpolation baselines; a model's scores, its latent encodings)
 //   Distributed (Communicator: MPI through the MPIShim C target, or a single process;
 //                ExactAllReduce over BlockExactSum)
 //   TensorBoard (event files: record framing, the few protobuf fields)
@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Dataset", dependencies: ["FileIO", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Checkpoint", dependencies: ["FileIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Media", dependencies: ["FileIO", "CPNG", "CGIF"]),
-        .target(name: "Evaluation", dependencies: ["Dataset"]),
+        .target(name: "Evaluation", dependencies: ["Dataset", "Model"]),
         .target(name: "MPIShim", dependencies: ["CMPI"]),
         .target(name: "Distributed", dependencies: ["MPIShim", "Kernels"]),
         .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint", "Distributed", "FileIO"]),
