@@ -8,7 +8,7 @@ import PackageDescription
 //   FileIO (readFile, writeAtomically)
 //   Dataset (IDX, gzip, resize)   Checkpoint (safetensors)   Media (PNG, GIF, NPY, plots)
 //   Model (parameter layout, layers, forward/backward, loss; inference and its weights)
-//   Evaluation (PSNR, SSIM, interpolation baselines)
+//   Evaluation (PSNR, SSIM, interpolation baselines; a model's scores, its latent encodings)
 //   Distributed (Communicator: MPI through the MPIShim C target, or a single process;
 //                ExactAllReduce over BlockExactSum)
 //   TensorBoard (event files: record framing, the few protobuf fields)
@@ -42,17 +42,18 @@ let package = Package(
         .target(name: "Dataset", dependencies: ["FileIO", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Checkpoint", dependencies: ["FileIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Media", dependencies: ["FileIO", "CPNG", "CGIF"]),
-        .target(name: "Evaluation", dependencies: ["Dataset"]),
+        .target(name: "Evaluation", dependencies: ["Dataset", "Model"]),
         .target(name: "MPIShim", dependencies: ["CMPI"]),
         .target(name: "Distributed", dependencies: ["MPIShim", "Kernels"]),
         .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint", "Distributed", "FileIO"]),
         .target(name: "TensorBoard"),
         .executableTarget(name: "VAECommand", dependencies: [
-            "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed", "TensorBoard",
+            "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed", "TensorBoard", "FileIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Readers of what the product writes (GIF, NPY), which the product itself never reads.
+        .target(name: "TestSupport", dependencies: ["Media", "CGIF"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "Checkpoint", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")]),
@@ -63,6 +64,6 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint", "TestSupport"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset", "Model"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset", "Model", "TestSupport"]),
     ]
 )

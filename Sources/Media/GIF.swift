@@ -1,7 +1,7 @@
 import CGIF
 import Foundation
 
-/// Animated greyscale GIFs through giflib, whose calls report failure by return codes and an error
+/// Writes animated greyscale GIFs through giflib, whose calls report failure by return codes and an error
 /// code (never longjmp), so every failure becomes a one-line `MediaError`.
 public enum GIF {
     /// Writes `frames` (all the same size) as a GIF89a animation with a 256-level grey palette,
@@ -43,40 +43,6 @@ public enum GIF {
     public static func delayCentiseconds(framesPerSecond: Double) -> Int {
         precondition(framesPerSecond > 0, "GIF.delayCentiseconds: frames per second must be positive")
         return min(0xFFFF, max(2, Int((100 / framesPerSecond).rounded())))
-    }
-
-    /// Reads every frame as grey (colours by the same luma rule as `PNG.read`) with its delay.
-    /// Only what `write` makes is supported: frames covering the whole screen, with no transparent
-    /// pixels; anything else is refused rather than composited.
-    public static func read(_ url: URL) throws -> (frames: [GreyImage], delayCentiseconds: [Int]) {
-        let source = ByteSource(bytes: try readMediaFile(url))
-        if source.bytes.isEmpty { throw MediaError(url, "empty file") }
-        guard source.bytes.starts(with: Array("GIF8".utf8)) else { throw MediaError(url, "not a GIF image") }
-        return try withExtendedLifetime(source) {
-            var openError: Int32 = 0
-            guard let gif = DGifOpen(Unmanaged.passUnretained(source).toOpaque(), { file, buffer, count in
-                let source = Unmanaged<ByteSource>.fromOpaque(file!.pointee.UserData).takeUnretainedValue()
-                let n = min(Int(count), source.bytes.count - source.position)
-                source.ranOut = source.ranOut || n < Int(count)
-                source.bytes.withUnsafeBufferPointer {
-                    buffer!.update(from: $0.baseAddress! + source.position, count: n)
-                }
-                source.position += n
-                return Int32(n)
-            }, &openError) else {
-                throw MediaError(url, "damaged GIF: \(source.ranOut ? "file ends early" : describe(openError))")
-            }
-            // Closing an in-memory source has nothing to flush, so it cannot fail.
-            defer { DGifCloseFile(gif, nil) }
-            let (width, height) = (Int(gif.pointee.SWidth), Int(gif.pointee.SHeight))
-            guard width * height <= Image.maximumPixels else {
-                throw MediaError(url, "image too large (\(width)x\(height))")
-            }
-            guard DGifSlurp(gif) == GIF_OK else {
-                throw MediaError(url, "damaged GIF: \(source.ranOut ? "file ends early" : describe(gif.pointee.Error))")
-            }
-            return try decodeFrames(of: gif, width: width, height: height, from: url)
-        }
     }
 
     private static func emit(_ frames: [GreyImage], width: Int, height: Int, delay: Int, loop: Bool,
@@ -122,54 +88,8 @@ public enum GIF {
         return true
     }
 
-    private static func decodeFrames(of gif: UnsafeMutablePointer<GifFileType>, width: Int, height: Int,
-                                     from url: URL) throws -> (frames: [GreyImage], delayCentiseconds: [Int]) {
-        var frames: [GreyImage] = []
-        var delays: [Int] = []
-        for index in 0..<Int(gif.pointee.ImageCount) {
-            let saved = gif.pointee.SavedImages[index]
-            let place = saved.ImageDesc
-            guard place.Left == 0, place.Top == 0, Int(place.Width) == width, Int(place.Height) == height else {
-                throw MediaError(url, "unsupported GIF: frame \(index + 1) covers \(place.Width)x\(place.Height) "
-                                      + "at (\(place.Left), \(place.Top)) of a \(width)x\(height) screen")
-            }
-            guard let map = (place.ColorMap ?? gif.pointee.SColorMap)?.pointee else {
-                throw MediaError(url, "damaged GIF: frame \(index + 1) has no colour map")
-            }
-            // Without a graphic control block these defaults stand.
-            var control = GraphicsControlBlock(DisposalMode: DISPOSAL_UNSPECIFIED, UserInputFlag: false,
-                                               DelayTime: 0, TransparentColor: NO_TRANSPARENT_COLOR)
-            _ = DGifSavedExtensionToGCB(gif, Int32(index), &control)
-            let greys = (0..<Int(map.ColorCount)).map { luma(map.Colors[$0]) }
-            let raster = UnsafeBufferPointer(start: saved.RasterBits, count: width * height)
-            var pixels = [Float](repeating: 0, count: width * height)
-            for (i, colourIndex) in raster.enumerated() {
-                guard Int(colourIndex) != Int(control.TransparentColor) else {
-                    throw MediaError(url, "unsupported GIF: frame \(index + 1) has transparent pixels")
-                }
-                guard Int(colourIndex) < greys.count else {
-                    throw MediaError(url, "damaged GIF: frame \(index + 1) uses colour \(colourIndex) of \(greys.count)")
-                }
-                pixels[i] = greys[Int(colourIndex)]
-            }
-            frames.append(GreyImage(width: width, height: height, pixels: pixels))
-            delays.append(Int(control.DelayTime))
-        }
-        return (frames, delays)
-    }
-
-    /// PIL's `convert("L")` rule, as `PNG.decode` uses: ITU-R 601-2 luma in 16-bit fixed point.
-    private static func luma(_ colour: GifColorType) -> Float {
-        let sum = 19595 * UInt32(colour.Red) + 38470 * UInt32(colour.Green) + 7471 * UInt32(colour.Blue)
-        return Float((sum + 0x8000) >> 16) / 255
-    }
-
     private static func describe(_ code: Int32) -> String {
-        switch code {
-        // DGifSlurp refuses an empty or unallocatable image without setting a code.
-        case D_GIF_SUCCEEDED: return "an image is empty or too large"
-        default: return GifErrorString(code).map { String(cString: $0) } ?? "giflib error \(code)"
-        }
+        GifErrorString(code).map { String(cString: $0) } ?? "giflib error \(code)"
     }
 }
 
@@ -178,15 +98,3 @@ private final class ByteSink {
     var bytes: [UInt8] = []
 }
 
-/// Feeds giflib's decoder from memory.
-private final class ByteSource {
-    let bytes: [UInt8]
-    var position = 0
-    /// giflib reports a short read by where it happened (e.g. "no screen descriptor"), so the
-    /// source remembers it to say plainly that the file is truncated.
-    var ranOut = false
-
-    init(bytes: [UInt8]) {
-        self.bytes = bytes
-    }
-}

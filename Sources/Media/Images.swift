@@ -52,21 +52,6 @@ public struct GreyImage: Equatable, Sendable {
     }
 }
 
-/// An 8-bit colour picture for plots: `pixels` is row-major, three bytes (r, g, b) per pixel.
-public struct RGBImage: Equatable, Sendable {
-    public var width: Int
-    public var height: Int
-    public var pixels: [UInt8]
-
-    public init(width: Int, height: Int, pixels: [UInt8]) {
-        precondition(width >= 0 && height >= 0 && pixels.count == 3 * width * height,
-                     "RGBImage: \(pixels.count) bytes do not make a \(width)x\(height) RGB image")
-        self.width = width
-        self.height = height
-        self.pixels = pixels
-    }
-}
-
 /// Reads a user's image file, whatever its kind, as grey.
 public enum Image {
     /// Picks the decoder from the file's first bytes rather than its name.

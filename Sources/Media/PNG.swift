@@ -15,12 +15,6 @@ public enum PNG {
                                    format: png_uint_32(PNG_FORMAT_GRAY), for: url), to: url)
     }
 
-    /// Writes an 8-bit RGB PNG.
-    public static func write(_ image: RGBImage, to url: URL) throws {
-        try writeMediaFile(encode(image.pixels, width: image.width, height: image.height,
-                                   format: png_uint_32(PNG_FORMAT_RGB), for: url), to: url)
-    }
-
     /// Reads any PNG as grey, with values k/255.
     public static func read(_ url: URL) throws -> GreyImage {
         let bytes = try readMediaFile(url)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dataset
+import Evaluation
 import Foundation
 import Media
 import Model
@@ -33,5 +34,33 @@ struct Latent: ParsableCommand {
         let count = min(first ?? images.count, images.count)
         try LatentPicture.scatter(weights, images: images, count: count).write(to: URL(fileURLWithPath: out))
         Console.say("encoded \(count) \(split.rawValue) images -> \(out)")
+    }
+}
+
+/// Pictures of the latent space, shared by `vae latent` and the run's outputs.
+enum LatentPicture {
+    static let manifoldSide = 15
+    static let manifoldExtent = 2.0
+
+    static func scatter(_ weights: InferenceWeights, images: ImageSet, count: Int) -> ScatterPlot {
+        let encodings = LatentEncodings(weights, images: images, count: count)
+        let (a, b) = encodings.mostSpreadDimensions()
+        let x = encodings.values(along: a), y = b.map { encodings.values(along: $0) }
+        let points = (0..<count).map { i in
+            ScatterPlot.Point(x: x[i], y: y?[i] ?? 0, classIndex: Int(images.labels[i]))
+        }
+        return ScatterPlot(title: "Latent space: \(count) \(images.split.rawValue) digits",
+                           xLabel: "z[\(a)]", yLabel: b.map { "z[\($0)]" } ?? "(latent is 1-D)", points: points)
+    }
+
+    /// The decodings of `LatentPlane.decodings`, as one picture.
+    static func manifold(_ weights: InferenceWeights) -> GreyImage {
+        let n = manifoldSide
+        let decoded = LatentPlane.decodings(weights, side: n, extent: manifoldExtent)
+        let digits = (0..<(n * n)).map { i in
+            GreyImage(width: VAE.outputSide, height: VAE.outputSide,
+                      pixels: Array(decoded[(i * VAE.outputPixels)..<((i + 1) * VAE.outputPixels)]))
+        }
+        return GreyImage.grid(digits, columns: n, padding: 0, background: 0).enlarged(by: 2)
     }
 }

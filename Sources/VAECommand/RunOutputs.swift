@@ -1,5 +1,6 @@
 import Dataset
 import Evaluation
+import FileIO
 import Foundation
 import Media
 import Model
@@ -131,16 +132,12 @@ struct RunOutputs {
     /// Keras names, offsets and shapes; the first test digits' 8x8 inputs and labels; the plane's
     /// two dimensions (those `latent.svg` would pick for these digits) and their range.
     private func explorerData(_ weights: InferenceWeights, _ test: ImageSet) -> String {
-        let count = min(Self.explorerDigits, test.count), latent = weights.model.latentDimension
-        var inputs = [Float](repeating: 0, count: count * VAE.inputPixels)
-        inputs.withUnsafeMutableBufferPointer { x in
-            for i in 0..<count { test.lowResolution(i, into: x.baseAddress! + i * VAE.inputPixels) }
-        }
-        let means = Inference.encode(weights, inputs: inputs, count: count)
-        let (a, b) = LatentPicture.mostSpreadDimensions(means, latent: latent, count: count)
+        let count = min(Self.explorerDigits, test.count)
+        let encodings = LatentEncodings(weights, images: test, count: count), latent = encodings.latent
+        let (a, b) = encodings.mostSpreadDimensions()
         let dimensions = [a, b ?? a]
         let ranges = dimensions.map { j -> (Float, Float) in
-            let values = (0..<count).map { means[$0 * latent + j] }
+            let values = encodings.values(along: j)
             let low = values.min() ?? -1, high = values.max() ?? 1, margin = max((high - low) * 0.05, 0.1)
             return (low - margin, high + margin)
         }
@@ -150,7 +147,7 @@ struct RunOutputs {
         return """
         {"latent": \(latent), "morphSteps": \(Self.morphSteps), "layout": {\(layout)},
          "plane": {"dimensions": \(dimensions), "min": [\(ranges[0].0), \(ranges[1].0)], "max": [\(ranges[0].1), \(ranges[1].1)]},
-         "digits": {"labels": [\(labels)], "inputs": "\(base64(inputs))"},
+         "digits": {"labels": [\(labels)], "inputs": "\(base64(encodings.inputs))"},
          "weights": "\(base64(weights.parameters))"}
         """
     }
@@ -223,60 +220,7 @@ struct RunOutputs {
         </body></html>
         """
         let page = url("report.html")
-        try Data(html.utf8).write(to: page, options: .atomic)
+        try writeAtomically(Array(html.utf8), to: page)
         return page
-    }
-}
-
-/// Pictures of the latent space, shared by `vae latent` and the run's outputs.
-enum LatentPicture {
-    static let manifoldSide = 15
-    static let manifoldExtent = 2.0
-
-    static func scatter(_ weights: InferenceWeights, images: ImageSet, count: Int) -> ScatterPlot {
-        var inputs = [Float](repeating: 0, count: count * VAE.inputPixels)
-        inputs.withUnsafeMutableBufferPointer { x in
-            for i in 0..<count { images.lowResolution(i, into: x.baseAddress! + i * VAE.inputPixels) }
-        }
-        let latent = weights.model.latentDimension
-        let means = Inference.encode(weights, inputs: inputs, count: count)
-        let (a, b) = mostSpreadDimensions(means, latent: latent, count: count)
-        let points = (0..<count).map { i in
-            ScatterPlot.Point(x: means[i * latent + a], y: b.map { means[i * latent + $0] } ?? 0, classIndex: Int(images.labels[i]))
-        }
-        return ScatterPlot(title: "Latent space: \(count) \(images.split.rawValue) digits",
-                           xLabel: "z[\(a)]", yLabel: b.map { "z[\($0)]" } ?? "(latent is 1-D)", points: points)
-    }
-
-    /// The two dimensions whose encodings vary most, in index order (for a 2-D latent, both):
-    /// a wider latent leaves most dimensions near 0, and plotting those would show nothing.
-    static func mostSpreadDimensions(_ means: [Float], latent: Int, count: Int) -> (Int, Int?) {
-        guard latent > 1 else { return (0, nil) }
-        let variances = (0..<latent).map { j -> Double in
-            let values = (0..<count).map { Double(means[$0 * latent + j]) }
-            let mean = values.reduce(0, +) / Double(max(count, 1))
-            return values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
-        }
-        let top = variances.indices.sorted { variances[$0] > variances[$1] }.prefix(2).sorted()
-        return (top[0], top[1])
-    }
-
-    /// Row by row from the top: z[1] falls from +extent to -extent; z[0] rises left to right.
-    static func manifold(_ weights: InferenceWeights) -> GreyImage {
-        let n = manifoldSide
-        var grid = [Float](repeating: 0, count: n * n * 2)
-        for row in 0..<n {
-            for column in 0..<n {
-                let position = (row * n + column) * 2
-                grid[position] = Float(-manifoldExtent + 2 * manifoldExtent * Double(column) / Double(n - 1))
-                grid[position + 1] = Float(manifoldExtent - 2 * manifoldExtent * Double(row) / Double(n - 1))
-            }
-        }
-        let decoded = Inference.decode(weights, latents: grid, count: n * n)
-        let digits = (0..<(n * n)).map { i in
-            GreyImage(width: VAE.outputSide, height: VAE.outputSide,
-                      pixels: Array(decoded[(i * VAE.outputPixels)..<((i + 1) * VAE.outputPixels)]))
-        }
-        return GreyImage.grid(digits, columns: n, padding: 0, background: 0).enlarged(by: 2)
     }
 }

@@ -2,6 +2,7 @@ import Dataset
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 #if canImport(FoundationXML)
 import FoundationXML
@@ -10,13 +11,7 @@ import FoundationXML
 /// `vae eval` against an independent computation, `vae latent`, and the outputs a run leaves.
 @Suite(.serialized)
 struct EvalAndOutputsTests {
-    static let run: URL = {
-        let folder = try! VAEProcess.temporaryDirectory()
-        let result = try! VAEProcess.run(["train", "--run-dir", folder.path, "--epochs", "2", "--limit", "1024",
-                                          "--test-images", "200"])
-        precondition(result.status == 0, result.stderr)
-        return folder
-    }()
+    static let run = VAEProcess.trainedRun(["--epochs", "2", "--limit", "1024", "--test-images", "200"])
 
     static func isWellFormedXML(_ url: URL) throws -> Bool {
         XMLParser(data: try Data(contentsOf: url)).parse()

@@ -1,16 +1,12 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 /// `vae morph`, `vae upscale --input` and `vae inspect` on one short run.
 @Suite(.serialized)
 struct InferenceCommandTests {
-    static let run: URL = {
-        let folder = try! VAEProcess.temporaryDirectory()
-        let result = try! VAEProcess.run(["train", "--run-dir", folder.path, "--epochs", "1", "--limit", "512", "--test-images", "0"])
-        precondition(result.status == 0, result.stderr)
-        return folder
-    }()
+    static let run = VAEProcess.trainedRun(["--epochs", "1", "--limit", "512", "--test-images", "0"])
 
     @Test func morphHasTheFramesAskedAndEndsAtTheTwoDigits() throws {
         let gif = Self.run.appendingPathComponent("morph.gif")

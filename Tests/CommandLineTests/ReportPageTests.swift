@@ -2,6 +2,7 @@ import Dataset
 import Foundation
 import Media
 import Testing
+import TestSupport
 import Model
 
 /// The report page's explorer, driven in headless Chromium (Debian's `chromium`, which

@@ -1,17 +1,13 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 /// `vae upscale`: its outputs, and its refusals.
 @Suite(.serialized)
 struct UpscaleCommandTests {
     /// One short training run shared by the tests of this suite.
-    static let run: URL = {
-        let folder = try! VAEProcess.temporaryDirectory()
-        let result = try! VAEProcess.run(["train", "--run-dir", folder.path, "--epochs", "1", "--limit", "256", "--test-images", "0"])
-        precondition(result.status == 0, result.stderr)
-        return folder
-    }()
+    static let run = VAEProcess.trainedRun(["--epochs", "1", "--limit", "256", "--test-images", "0"])
     static var checkpoint: String { run.appendingPathComponent("checkpoints/step-000000002.safetensors").path }
 
     @Test func writesNpyAndLowResolutionAndPng() throws {

@@ -96,6 +96,14 @@ struct VAEProcess {
         return running
     }
 
+    /// A finished `vae train --run-dir FOLDER` run with `flags` in a fresh folder, for a suite's tests to share.
+    static func trainedRun(_ flags: [String]) -> URL {
+        let folder = try! temporaryDirectory()
+        let result = try! run(["train", "--run-dir", folder.path] + flags)
+        precondition(result.status == 0, result.stderr)
+        return folder
+    }
+
     static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("vae-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -101,13 +101,6 @@ struct ReaderFuzzTests {
         #expect(result.inputs >= 100 && result.accepted > 0)
     }
 
-    @Test func gif() throws {
-        let frames = (0..<3).map { k in GreyImage(width: 6, height: 4, pixels: (0..<24).map { Float(($0 + k) % 24) / 23 }) }
-        let seed = try Self.scratchFile("seed.gif") { try GIF.write(frames: frames, delayCentiseconds: 10, to: $0) }
-        let result = try Self.fuzz("gif", seed: seed, fileName: "anim.gif") { _ = try GIF.read($0) }
-        #expect(result.inputs >= 100)
-    }
-
     @Test func safetensors() throws {
         let a: [Float] = (0..<12).map { Float($0) * 0.5 }, b: [Float] = [1, -2, 3]
         let seed = try Self.scratchFile("seed.safetensors") { url in

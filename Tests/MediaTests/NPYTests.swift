@@ -51,49 +51,6 @@ import TestSupport
         }
     }
 
-    @Test func readsWhatNumpySaved() throws {
-        try withTemporaryDirectory { directory in
-            let url = directory.appendingPathComponent("numpy.npy")
-            _ = try python("""
-                import sys, numpy as np
-                np.save(sys.argv[1], (np.arange(60, dtype=np.float32).reshape(3, 4, 5) - 20) / 7)
-                """, [url.path])
-            let loaded = try NPY.read(url)
-            #expect(loaded.shape == [3, 4, 5])
-            #expect(loaded.values == (0..<60).map { (Float($0) - 20) / 7 })
-        }
-    }
-
-    @Test(arguments: [
-        ("np.zeros((2, 3))", "'<f8'"),
-        ("np.zeros(4, dtype='>f4')", "'>f4'"),
-        ("np.arange(6, dtype=np.int32)", "'<i4'"),
-        ("np.asfortranarray(np.zeros((2, 3), dtype=np.float32))", "Fortran order"),
-    ])
-    func refusesOtherArrays(expression: String, fragment: String) throws {
-        try withTemporaryDirectory { directory in
-            let url = directory.appendingPathComponent("other.npy")
-            _ = try python("import sys, numpy as np\nnp.save(sys.argv[1], \(expression))", [url.path])
-            expectOneLineError(url, fragment) { _ = try NPY.read(url) }
-        }
-    }
-
-    @Test func refusesDamagedFiles() throws {
-        try withTemporaryDirectory { directory in
-            let url = directory.appendingPathComponent("damaged.npy")
-            try NPY.write(Self.sample(12), shape: [3, 4], to: url)
-            let whole = try Data(contentsOf: url)
-            try whole.prefix(whole.count - 1).write(to: url)
-            expectOneLineError(url, "damaged .npy: shape [3, 4] needs 48 data bytes, found 47") { _ = try NPY.read(url) }
-            try whole.prefix(20).write(to: url)
-            expectOneLineError(url, "damaged .npy: truncated header") { _ = try NPY.read(url) }
-            try Data("P5 not numpy".utf8).write(to: url)
-            expectOneLineError(url, "not a .npy file") { _ = try NPY.read(url) }
-            let missing = directory.appendingPathComponent("missing.npy")
-            expectOneLineError(missing, "No such file or directory") { _ = try NPY.read(missing) }
-        }
-    }
-
     @Test func writesReplaceWholeFilesAndLeaveNoTemporaries() throws {
         try withTemporaryDirectory { directory in
             let url = directory.appendingPathComponent("a.npy")

@@ -68,22 +68,6 @@ import TestSupport
         }
     }
 
-    @Test func rgbRoundTrip() throws {
-        try withTemporaryDirectory { directory in
-            let url = directory.appendingPathComponent("rgb.png")
-            let bytes = (0..<(3 * 7 * 5)).map { (i: Int) -> UInt8 in UInt8((i * 37 + 11) % 256) }
-            try PNG.write(RGBImage(width: 7, height: 5, pixels: bytes), to: url)
-            let decoded = try decodeJSON(Decoded.self, try python(Self.decoder, [url.path]))
-            #expect(decoded.colour == 2 && decoded.width == 7 && decoded.height == 5)
-            #expect(decoded.samples == bytes.map(Int.init))
-
-            // Equal channels are grey, which must come back exactly.
-            let greys = (0..<256).flatMap { [UInt8($0), UInt8($0), UInt8($0)] }
-            try PNG.write(RGBImage(width: 16, height: 16, pixels: greys), to: url)
-            #expect(try PNG.read(url).pixels == (0..<256).map { Float($0) / 255 })
-        }
-    }
-
     /// Hand-encodes PNGs of other kinds and prints, per file, PIL's `convert("L")` of them.
     static let otherFormats = """
         import json, random, struct, sys, zlib
