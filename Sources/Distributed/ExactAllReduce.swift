@@ -54,6 +54,7 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         self.communicator = communicator
         self.purpose = purpose
         totals = .allocate(capacity: count)
+        totals.initialize(repeating: 0, count: count)
     }
 
     deinit { totals.deallocate() }

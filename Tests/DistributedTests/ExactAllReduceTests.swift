@@ -49,7 +49,8 @@ struct ExactAllReduceTests {
                 }
             }
             let agreed = try sum.reduce(marks: marks(communicator.rank))
-            #expect(sum.total(.second) == sum.total[54])
+            // A failed round sums nothing: its total is not defined.
+            if !agreed.contains(.failed) { #expect(sum.total(.second).bitPattern == sum.total[54].bitPattern) }
             return (Array(UnsafeBufferPointer(start: sum.total, count: sum.count)), agreed)
         }
     }
