@@ -127,6 +127,22 @@ INLINE int NAME(tile_rows)(int count) {
 // blocks one after another, each [depth][its columns].
 INLINE int NAME(block_columns)(int first, int count) { return min_int(TILE_COLUMNS, count - first); }
 
+// Packs each tap's `columnCount` x `depth` slice of a Keras kernel, element (c, d) at
+// kernel[tap * panel + c * columnStride + d * depthStride], into blocks of TILE_COLUMNS columns,
+// each [depth][its columns]: a tile then reads whole cache lines of one block in order.
+INLINE void NAME(pack_panels)(const float *kernel, size_t panel, int columnCount, int columnStride, int depth,
+                              int depthStride, float *packed) {
+    for (int tap = 0; tap < 9; tap++)
+        for (int c0 = 0; c0 < columnCount; c0 += TILE_COLUMNS) {
+            const int columns = NAME(block_columns)(c0, columnCount);
+            float *block = packed + tap * panel + (size_t)c0 * depth;
+            const float *source = kernel + tap * panel + (size_t)c0 * columnStride;
+            for (int d = 0; d < depth; d++)
+                for (int j = 0; j < columns; j++)
+                    block[d * columns + j] = source[(size_t)j * columnStride + (size_t)d * depthStride];
+        }
+}
+
 // Stride 2: output (2m + py, 2q + px) sums kernel rows ky = py (input row m) and, for
 // py = 0, ky = 2 (input row m - 1); columns alike. So each of the four output phases is a
 // product over 1, 2 or 4 taps, with the input rows read in place.
@@ -134,16 +150,8 @@ static void NAME(deconv2x_forward)(const float *x, int batch, int height, int wi
                                    const float *kernel, const float *bias, int outputs, bool relu,
                                    float *packed, float *y) {
     const size_t panel = (size_t)inputs * outputs;
-    // [tap][output][input] -> [tap][output block][input][block's columns]: a tile reads whole
-    // cache lines of one block's panel in order.
-    for (int tap = 0; tap < 9; tap++)
-        for (int o0 = 0; o0 < outputs; o0 += TILE_COLUMNS) {
-            const int columns = NAME(block_columns)(o0, outputs);
-            float *block = packed + tap * panel + (size_t)o0 * inputs;
-            for (int i = 0; i < inputs; i++)
-                for (int j = 0; j < columns; j++)
-                    block[i * columns + j] = kernel[tap * panel + (size_t)(o0 + j) * inputs + i];
-        }
+    // [tap][output][input] -> [tap][output block][input][block's columns].
+    NAME(pack_panels)(kernel, panel, outputs, inputs, inputs, 1, packed);
     const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs;
     const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
     const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
@@ -204,14 +212,7 @@ static void NAME(deconv2x_backward)(const float *dy, const float *x, int batch, 
     // the end; the kernel as [tap][input block][output][block's columns], for the input gradient.
     float *packedGradient = scratch, *packed = scratch + 9 * panel;
     memset(packedGradient, 0, sizeof(float) * 9 * panel);
-    for (int tap = 0; tap < 9; tap++)
-        for (int i0 = 0; i0 < inputs; i0 += TILE_COLUMNS) {
-            const int columns = NAME(block_columns)(i0, inputs);
-            float *block = packed + tap * panel + (size_t)i0 * outputs;
-            for (int o = 0; o < outputs; o++)
-                for (int j = 0; j < columns; j++)
-                    block[o * columns + j] = kernel[tap * panel + (size_t)o * inputs + i0 + j];
-        }
+    NAME(pack_panels)(kernel, panel, inputs, 1, outputs, inputs, packed);
     for (int n = 0; n < batch; n++) {
         const float *xg = x + n * inGrid, *dyg = dy + n * outGrid;
 
