@@ -44,6 +44,9 @@ public final class Trainer {
         self.observer = communicator.isRoot ? observer : nil
     }
 
+    /// The checkpoint a failure leaves the user, as its messages name it.
+    private var newestCheckpoint: String { lastSavedStep.map { "step \($0)" } ?? "none saved by this run" }
+
     /// Trains until `configuration.epochs` epochs are complete, or until a stop is requested.
     public func run() throws -> TrainingOutcome {
         BLAS.useSingleThread()
@@ -61,7 +64,7 @@ public final class Trainer {
         } catch var timeout as CollectiveTimeout {
             timeout.context = state.stepInEpoch == stepsPerEpoch ? " at the end of epoch \(state.epoch + 1)"
                 : " of step \(state.step + 1) (epoch \(state.epoch + 1))"
-            timeout.note = "; the newest checkpoint (\(lastSavedStep.map { "step \($0)" } ?? "none saved by this run")) is kept"
+            timeout.note = "; the newest checkpoint (\(newestCheckpoint)) is kept"
             throw timeout
         }
         return .completed
@@ -202,8 +205,7 @@ public final class Trainer {
         }
         let marks = try sum.reduce(marks: stopRequested() ? .stop : [])
         guard !marks.contains(.failed) else {
-            let kept = lastSavedStep.map { "step \($0)" } ?? "none saved by this run"
-            throw AgreedFailure("training diverged at step \(state.step + 1) (epoch \(state.epoch + 1)): a loss or gradient is not finite or exceeds 2^\(BlockExactSum.exponentLimit); the step was not applied and the newest checkpoint (\(kept)) is kept; try a lower --learning-rate")
+            throw AgreedFailure("training diverged at step \(state.step + 1) (epoch \(state.epoch + 1)): a loss or gradient is not finite or exceeds 2^\(BlockExactSum.exponentLimit); the step was not applied and the newest checkpoint (\(newestCheckpoint)) is kept; try a lower --learning-rate")
         }
         state.applyGradients(sum.total)
         return (Double(sum.total(.reconstruction)), Double(sum.total(.kl)), marks.contains(.stop))
