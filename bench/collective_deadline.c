@@ -38,7 +38,8 @@ static void step(int64_t *agreed, int64_t *sums, int deadline_bound) {
 }
 
 int main(int argc, char **argv) {
-    vae_mpi_init();
+    int any_thread = 0, one_machine = 0;
+    vae_mpi_init(&any_thread, &one_machine);
     int rank;
     vae_mpi_rank(&rank);
     int iterations = argc > 1 ? atoi(argv[1]) : 300;

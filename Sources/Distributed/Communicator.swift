@@ -10,6 +10,15 @@ public protocol Communicator: AnyObject {
     var rank: Int { get }
     var size: Int { get }
     var timeouts: CollectiveTimeouts { get set }
+    /// Whether collectives may be called from any thread (never two at once): what lets a sum
+    /// run beside the computation (`ExactAllReduce`'s early groups).
+    var acceptsCallsFromAnyThread: Bool { get }
+    /// Whether the ranks run on more than one machine, where a sum takes long enough to be worth
+    /// running beside the computation (in shared memory it takes a fraction of a millisecond).
+    var spansMachines: Bool { get }
+    /// Readies the calling thread to wait in collectives beside busy threads (those of the
+    /// computation), so that it runs as soon as it wakes to move a collective on.
+    func prepareThreadForCollectives()
     /// Element-wise sum over all ranks, in place; `label` names the collective in a timeout.
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws
     /// The same in 32-bit integers (the exact sum's narrow encoding, half the bytes).
@@ -70,6 +79,8 @@ public struct CollectiveTimeout: Error, CustomStringConvertible, Sendable {
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
 
+    public func prepareThreadForCollectives() {}
+
     /// Whether every rank holds the same `value` (one collective: max of v and of -v).
     public func allAgree(on value: Int64, label: String) throws -> Bool {
         var pair: [Int64] = [value, value == .min ? .max : -value]
@@ -123,6 +134,9 @@ public final class SingleProcess: Communicator {
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public var timeouts = CollectiveTimeouts()
+    /// Nothing to overlap: the collectives are identities.
+    public var acceptsCallsFromAnyThread: Bool { false }
+    public var spansMachines: Bool { false }
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws {}
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int32>, label: String) throws {}
     public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws {}

@@ -7,6 +7,8 @@ public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
     public var timeouts = CollectiveTimeouts()
+    public let acceptsCallsFromAnyThread: Bool
+    public let spansMachines: Bool
     /// Start-up waits for every rank to load its data.
     private var slowNext = true
 
@@ -26,7 +28,10 @@ public final class MPICommunicator: Communicator {
     }
 
     public init() throws {
-        try Self.check(vae_mpi_init(), "MPI_Init")
+        var anyThread: Int32 = 0, oneMachine: Int32 = 0
+        try Self.check(vae_mpi_init(&anyThread, &oneMachine), "MPI_Init")
+        acceptsCallsFromAnyThread = anyThread != 0
+        spansMachines = oneMachine == 0
         var rank: Int32 = 0, size: Int32 = 0
         try Self.check(vae_mpi_rank(&rank), "MPI_Comm_rank")
         try Self.check(vae_mpi_size(&size), "MPI_Comm_size")
@@ -47,6 +52,8 @@ public final class MPICommunicator: Communicator {
     }
 
     public func expectSlowPeers() { slowNext = true }
+
+    public func prepareThreadForCollectives() { vae_mpi_prefer_prompt_wakeups() }
 
     /// Runs one of the shim's all-reduces, given its deadline and room for the absent ranks.
     private func allReduce(label: String, _ run: (Double, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) -> Int32) throws {

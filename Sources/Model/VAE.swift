@@ -30,6 +30,11 @@ public struct VAE: Sendable {
         layout = ParameterLayout(latentDimension: latentDimension)
     }
 
+    /// Where `trainingStep` reports gradients final, in the order it does: after the decoder's
+    /// second and first transposed convolutions, which hold 63% of the parameters and leave
+    /// about a third of the backward pass to run (deconv1's) after the first.
+    public var gradientsFinalOffsets: [Int] { [layout.offsets.deconv2W, layout.offsets.deconv1W] }
+
     /// Losses of one batch, summed over its images (not yet divided by any batch size).
     public struct LossSums: Sendable, Equatable {
         public var reconstruction: Double
@@ -45,9 +50,14 @@ public struct VAE: Sendable {
     /// `lossScale * (summed reconstruction + klWeight * summed KL)`; with `lossScale = 1 /
     /// globalBatch` that is this micro-batch's share of the global batch's mean loss. The seed's
     /// loss has `klWeight` 1; a smaller one lets more of each image through the latent.
+    ///
+    /// The backward pass goes through the layout from its end: `gradientsFinal(offset)` is
+    /// called at each of `gradientsFinalOffsets` once every gradient from there to the end has
+    /// its final value, so that a caller can start summing them while the rest is computed.
     public func trainingStep(parameters p: UnsafePointer<Float>, gradients d: UnsafeMutablePointer<Float>,
                              inputs: UnsafePointer<Float>, targets: UnsafePointer<Float>, eps: UnsafePointer<Float>,
-                             batch n: Int, lossScale: Float, klWeight: Float, workspace w: Workspace) -> LossSums {
+                             batch n: Int, lossScale: Float, klWeight: Float, workspace w: Workspace,
+                             gradientsFinal: (_ offset: Int) -> Void = { _ in }) -> LossSums {
         precondition(n > 0 && n <= w.capacity && w.latentDimension == latentDimension)
         let o = layout.offsets
         let l = latentDimension
@@ -69,10 +79,12 @@ public struct VAE: Sendable {
                                            outputs: VAE.deconv2Channels, kernel: p + o.deconv2W, scratch: w.convolutionScratch,
                                            kernelGradient: d + o.deconv2W, biasGradient: d + o.deconv2B,
                                            inputGradient: w.dDeconv1Grid, inputGradientIsGrid: true)
+        gradientsFinal(o.deconv2W)
         UpsamplingConvTranspose2D.backward(w.dDeconv1Grid, x: w.decoderGrid, batch: n, input: VAE.decoderGrid,
                                            outputs: VAE.decoderChannels, kernel: p + o.deconv1W, scratch: w.convolutionScratch,
                                            kernelGradient: d + o.deconv1W, biasGradient: d + o.deconv1B,
                                            inputGradient: w.dDecoderDense, inputGradientIsGrid: false)
+        gradientsFinal(o.deconv1W)
         Dense.backward(w.dDecoderDense, x: w.z, batch: n, inputs: l, outputs: VAE.decoderWidth,
                        weight: p + o.decDenseW, weightGradient: d + o.decDenseW, biasGradient: d + o.decDenseB,
                        inputGradient: w.dZ)

@@ -7,7 +7,8 @@ public struct EpochMetrics: Sendable, Codable, Equatable {
     public let klLoss: Double
     public var imagesPerSecond: Double
     public var seconds: Double
-    /// Time each step spent combining gradients across ranks.
+    /// Time each step waited for the collectives that combine gradients across ranks (the part
+    /// of their time not hidden behind the backward pass).
     public var allReduceMillisecondsPerStep: Double
     /// Losses on the test images at the epoch's end (decoding z_mean), if scored.
     public let test: TestLosses?

@@ -89,8 +89,11 @@ public final class Trainer {
             // are agreed on: at most its share of a full batch. Each tensor is a block. The
             // micro-batches of a full batch, fixed by the run's identity, choose the encoding.
             let microBatches = MicroBatchPlan(images: c.batchSize, microBatchSize: c.microBatchSize).count
-            gradients = ExactAllReduce(blocks: model.layout.specs.map(\.range), terms: microBatches, parts: c.threads,
-                                       termsPerPart: perThread(microBatches), communicator: communicator)
+            // The decoder's last layers' gradients are summed while the rest of the backward
+            // pass runs.
+            gradients = ExactAllReduce(blocks: model.layout.specs.map(\.range), earlyStarts: model.gradientsFinalOffsets,
+                                       terms: microBatches, parts: c.threads, termsPerPart: perThread(microBatches),
+                                       communicator: communicator)
             let chunks = (c.testImages + c.microBatchSize - 1) / c.microBatchSize
             testLosses = ExactAllReduce(blocks: [], terms: max(1, chunks), parts: c.threads, termsPerPart: perThread(chunks),
                                         communicator: communicator, purpose: "test scoring")
@@ -192,9 +195,11 @@ public final class Trainer {
                         random.normals(.noise, item: UInt32(epoch), index: UInt64(i), count: latent, into: b.eps + j * latent)
                     }
                     let term = part.nextTerm()
+                    let last = microBatch == microBatches.last
                     let sums = model.trainingStep(parameters: parameters.baseAddress!, gradients: term.values, inputs: b.inputs,
                                                   targets: b.targets, eps: b.eps, batch: end - start, lossScale: scale,
-                                                  klWeight: configuration.klWeight, workspace: b.workspace)
+                                                  klWeight: configuration.klWeight, workspace: b.workspace,
+                                                  gradientsFinal: { if last { part.finalValues(from: $0, of: term) } })
                     // The losses ride along with the gradients, so one exact sum serves both.
                     term[.reconstruction] = Float(sums.reconstruction) * scale
                     term[.kl] = Float(sums.kl) * scale

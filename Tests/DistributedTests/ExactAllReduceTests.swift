@@ -30,28 +30,37 @@ struct ExactAllReduceTests {
 
     /// Sums `terms` over `ranks` ranks of `threads` threads each, terms dealt in contiguous
     /// runs; `marks(rank)` is what each rank brings. Returns every rank's total and marks.
-    static func reduce(_ terms: [[Float]], ranks: Int, threads: Int,
+    /// With `early`, the second block is an early group, finished before each part's last
+    /// term is added (or, when `finishEarly` is false, only by `reduce`).
+    static func reduce(_ terms: [[Float]], ranks: Int, threads: Int, early: Bool = false, finishEarly: Bool = true,
                        marks: @escaping @Sendable (Int) -> ExactAllReduceMarks = { _ in [] })
         -> [(total: [Float], marks: ExactAllReduceMarks)] {
         let group = ThreadGroup(size: ranks)
         return group.run { communicator in
-            let sum = ExactAllReduce<Extra>(blocks: blocks, terms: terms.count, parts: threads, termsPerPart: terms.count,
-                                            communicator: communicator)
-            sum.start()
-            let rankTerms = runs(terms.indices, parts: ranks)[communicator.rank]
-            for (part, run) in zip(sum.parts, runs(rankTerms, parts: threads)) {
-                for t in run {
-                    let term = part.nextTerm()
-                    term.values.update(from: terms[t], count: blocks.last!.upperBound)
-                    term[.first] = terms[t][53]
-                    term[.second] = terms[t][54]
-                    guard part.add(term) else { break }
+            let sum = ExactAllReduce<Extra>(blocks: blocks, earlyStarts: early ? [50] : [], terms: terms.count, parts: threads,
+                                            termsPerPart: terms.count, communicator: communicator)
+            // Two rounds: the first of other terms, so that the second shows nothing is left over.
+            for round in 0..<2 {
+                let roundTerms = round == 0 ? terms.map { $0.map { $0 * 3 } } : terms
+                sum.start()
+                let rankTerms = runs(roundTerms.indices, parts: ranks)[communicator.rank]
+                for (part, run) in zip(sum.parts, runs(rankTerms, parts: threads)) {
+                    for t in run {
+                        let term = part.nextTerm()
+                        term.values.update(from: roundTerms[t], count: blocks.last!.upperBound)
+                        if early && finishEarly && t == run.last { part.finalValues(from: 50, of: term) }
+                        term[.first] = roundTerms[t][53]
+                        term[.second] = roundTerms[t][54]
+                        guard part.add(term) else { break }
+                    }
+                }
+                let agreed = try sum.reduce(marks: marks(communicator.rank))
+                if round == 1 {
+                    return (Array(UnsafeBufferPointer(start: sum.total, count: sum.count)) + [sum.total(.first), sum.total(.second)],
+                            agreed)
                 }
             }
-            let agreed = try sum.reduce(marks: marks(communicator.rank))
-            // A failed round sums nothing: its total is not defined.
-            if !agreed.contains(.failed) { #expect(sum.total(.second).bitPattern == sum.total[54].bitPattern) }
-            return (Array(UnsafeBufferPointer(start: sum.total, count: sum.count)), agreed)
+            fatalError("unreachable")
         }
     }
 
@@ -91,6 +100,34 @@ struct ExactAllReduceTests {
                 }
             }
         }
+    }
+
+    /// Early groups split the same sums between more collectives, summed beside the caller's
+    /// work: the totals keep their bits, and a value that cannot be summed there fails every rank.
+    @Test(arguments: [6, 64])
+    func earlyGroupsKeepTheBits(termCount: Int) throws {
+        let terms = Self.terms(termCount, seed: 6)
+        let single = try #require(Self.reduce(terms, ranks: 1, threads: 1).first)
+        for (ranks, threads) in [(1, 1), (2, 1), (3, 2), (4, 1)] {
+            for finishEarly in [true, false] {
+                for (rank, result) in Self.reduce(terms, ranks: ranks, threads: threads, early: true, finishEarly: finishEarly).enumerated() {
+                    #expect(result.total.map(\.bitPattern) == single.total.map(\.bitPattern),
+                            "\(ranks) ranks x \(threads) threads, rank \(rank), finished early: \(finishEarly)")
+                    #expect(result.marks.isEmpty)
+                }
+            }
+        }
+        for bad: Float in [.nan, .infinity, 0x1p40] {
+            for t in [0, termCount - 1] {   // a term added whole, and the last, finished early
+                var poisoned = terms
+                poisoned[t][51] = bad
+                let results = Self.reduce(poisoned, ranks: 3, threads: 1, early: true)
+                #expect(results.map { $0.marks.contains(.failed) } == [true, true, true], "\(bad) in term \(t)")
+            }
+        }
+        let stopped = Self.reduce(terms, ranks: 2, threads: 2, early: true, marks: { $0 == 1 ? .stop : [] })
+        #expect(stopped.map(\.marks) == [.stop, .stop])
+        #expect(stopped.allSatisfy { $0.total.map(\.bitPattern) == single.total.map(\.bitPattern) })
     }
 
     @Test func aStopOnOneRankReachesEveryRank() {
@@ -188,6 +225,8 @@ final class ThreadGroup: @unchecked Sendable {
         let rank: Int
         var size: Int { group.size }
         var timeouts = CollectiveTimeouts()
+        var acceptsCallsFromAnyThread: Bool { true }
+        var spansMachines: Bool { true }
         init(group: ThreadGroup, rank: Int) { (self.group, self.rank) = (group, rank) }
         func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>, label: String) throws { group.combine(buffer, &+) }
         func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int32>, label: String) throws { group.combine(buffer, &+) }

@@ -113,6 +113,27 @@ struct KerasReferenceTests {
         }
     }
 
+    /// The backward pass reports each of `gradientsFinalOffsets`, in order, once the gradients
+    /// from there to the end hold their final values: a sum started then sees the same values.
+    @Test func gradientsReportedFinalDoNotChangeAfterwards() throws {
+        let p = try parameters()
+        let inputs = try reference.values(of: "ref.input_8x8"), targets = try reference.values(of: "ref.target_28x28")
+        let eps = try reference.values(of: "ref.epsilon")
+        let gradients = UnsafeMutableBufferPointer<Float>.allocate(capacity: model.layout.count)
+        defer { gradients.deallocate() }
+        gradients.initialize(repeating: .nan)
+        var reported: [(offset: Int, values: [UInt32])] = []
+        _ = model.trainingStep(parameters: p, gradients: gradients.baseAddress!, inputs: inputs, targets: targets, eps: eps,
+                               batch: batch, lossScale: 1 / Float(batch), klWeight: 1,
+                               workspace: Workspace(capacity: batch, latentDimension: 2),
+                               gradientsFinal: { reported.append(($0, gradients[$0...].map(\.bitPattern))) })
+        #expect(reported.map(\.offset) == model.gradientsFinalOffsets)
+        for (offset, values) in reported {
+            #expect(values == gradients[offset...].map(\.bitPattern), "gradients from \(offset) changed after they were reported final")
+            #expect(!values.contains(Float.nan.bitPattern), "gradients from \(offset) were reported final before they were written")
+        }
+    }
+
     @Test func adamStepMatchesKeras() throws {
         // Adam from the Keras gradients, so that this checks the optimiser alone.
         var p = try parameters()

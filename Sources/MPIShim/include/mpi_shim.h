@@ -12,7 +12,9 @@ typedef enum { vae_mpi_sum = 0, vae_mpi_max = 1 } vae_mpi_op;
 /// Returned by a collective that did not complete before its deadline (not an MPI code).
 #define VAE_MPI_TIMED_OUT (-1)
 
-int vae_mpi_init(void);
+/// Starts MPI; `any_thread` says whether collectives may come from any thread, one at a time,
+/// and `one_machine` whether every rank runs on this machine.
+int vae_mpi_init(int *any_thread, int *one_machine);
 int vae_mpi_rank(int *rank);
 int vae_mpi_size(int *size);
 /// Element-wise all-reduce in place, waiting at most `timeout_seconds` without spinning a core.
@@ -24,6 +26,10 @@ int vae_mpi_allreduce_int64(int64_t *buffer, size_t count, vae_mpi_op op, double
 /// The same over 32-bit integers.
 int vae_mpi_allreduce_int32(int32_t *buffer, size_t count, vae_mpi_op op, double timeout_seconds,
                             int *absent, int *absent_count);
+/// Asks for short time slices for the calling thread (Linux 6.12 and later; ignored elsewhere), so
+/// that when it wakes to move a collective on, it runs at once instead of after a busy thread's
+/// slice of up to 3 ms.
+void vae_mpi_prefer_prompt_wakeups(void);
 int vae_mpi_abort(int code);
 int vae_mpi_finalize(void);
 /// Writes MPI's message for `code` into `buffer` (NUL-terminated).
