@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Times MPI_Allreduce of the gradient buffer between two "machines": two network namespaces
-# joined by a veth pair, one rank in each, Open MPI over TCP (an rsh agent enters the other
-# namespace), with the link limited by a token-bucket filter (tc tbf) to each given rate.
-# Needs root and iproute2. Prints one line per rate, the rate then what the binary measured:
-#   rate RATE float32_ms X exact_ms Y two_limbs_ms Z exact32_ms W
-# Usage: bench/two_hosts.sh ALLREDUCE_BINARY VALUES ITERATIONS RATE...   (RATE: e.g. 1gbit, or "none")
+# Runs a command under mpirun between two "machines": two network namespaces joined by a veth
+# pair, one rank in each, Open MPI over TCP (an rsh agent enters the other namespace), with the
+# link limited by a token-bucket filter (tc tbf) to each given rate in turn. Needs root and
+# iproute2. Prints one line per rate: "rate RATE" then the last line the command printed.
+# "%rate%" in the command's arguments is replaced by the rate (to keep runs apart).
+# Usage: bench/two_hosts.sh RATE... -- COMMAND [ARGUMENT...]   (RATE: e.g. 1gbit, or "none")
 set -euo pipefail
-binary=$1 values=$2 iterations=$3
-shift 3
+rates=()
+while (($#)) && [[ $1 != -- ]]; do rates+=("$1"); shift; done
+(($# >= 2)) || { echo "usage: bench/two_hosts.sh RATE... -- COMMAND [ARGUMENT...]" >&2; exit 2; }
+shift
 id=$$
 a=vaeb${id}a b=vaeb${id}b subnet=10.99.$((id % 250))
 work=$(mktemp -d)
@@ -39,7 +41,7 @@ exec ip netns exec "\$ns" unshare --uts sh -c "hostname host-\$ns; \$*"
 AGENT
 chmod +x "$work/agent"
 
-for rate in "$@"; do
+for rate in "${rates[@]}"; do
     for pair in "$a v${id}a" "$b v${id}b"; do
         read -r ns dev <<<"$pair"
         if [[ $rate == none ]]; then
@@ -50,7 +52,7 @@ for rate in "$@"; do
     done
     result=$(ip netns exec "$a" mpirun --allow-run-as-root --host "$subnet.1,$subnet.2" -n 2 \
         --mca plm_rsh_agent "$work/agent" --mca btl tcp,self --bind-to none \
-        --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24" \
-        "$binary" "$values" "$iterations")
-    echo "rate $rate $(cut -d' ' -f5- <<<"$result")"
+        --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24" -x OPENBLAS_NUM_THREADS=1 \
+        "${@//%rate%/$rate}" | tail -n 1)
+    echo "rate $rate $result"
 done
