@@ -20,16 +20,16 @@ public struct ExactAllReduceMarks: OptionSet, Sendable {
 /// (over all ranks) selects: fixed by the run's settings, so the same on every rank, at every
 /// world size and across resumes.
 ///
-/// A vector is the caller's blocks (the model's tensors, one block each), then one value per
-/// case of `Extra` (the loss terms), each a block of its own. In a round every thread fills
-/// terms from its own `Part`; then `reduce` agrees on the exponents and the marks with one max
-/// over the ranks, and sums with one sum over the ranks.
+/// A vector is the caller's blocks (the model's tensors, one block each) and one value per case
+/// of `Extra` (the loss terms), each a block of its own. In a round every thread fills terms
+/// from its own `Part`; then `reduce` agrees on the exponents and the marks with one max over
+/// the ranks, and sums with one sum over the ranks.
 ///
 /// The blocks from each of `earlyStarts` on (a backward pass's finished layers) can be summed
-/// while the rest of the last term is still being computed: each such group is agreed on and
-/// summed by a thread of its own as soon as every part has called `finalValues` for it, which
-/// hides its share of the link's time behind the computation. The groups only split the same
-/// collectives' values between several calls, so the total has the same bits either way.
+/// while the rest of the last term is still being computed: each such group has a max and a sum
+/// of its own, run by a thread of their own as soon as every part has called `finalValues` for
+/// it, which hides the group's share of the link's time behind the computation. The groups only
+/// split the same values between more collectives, so the total has the same bits either way.
 public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Sendable>: @unchecked Sendable where Extra.RawValue == Int {
     /// Marks, after the exponents, in each max collective's buffer.
     private enum MarkSlot: Int, CaseIterable {
@@ -76,10 +76,11 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         let starts = [0] + earlyStarts
         let groups = zip(starts, ends).enumerated().map { g, bounds in
             let lower = g == 0 ? 0 : extras + bounds.0, upper = extras + bounds.1
-            var ranges = blocks.filter { $0.lowerBound >= bounds.0 && $0.upperBound <= bounds.1 }.map { ($0.lowerBound + extras)..<($0.upperBound + extras) }
+            var ranges = blocks.filter { $0.lowerBound >= bounds.0 && $0.upperBound <= bounds.1 }
+                .map { ($0.lowerBound + extras)..<($0.upperBound + extras) }
             if g == 0 { ranges = (0..<extras).map { $0..<($0 + 1) } + ranges }
-            return Group(values: lower..<upper, sum: BlockExactSum(blocks: ranges.map { ($0.lowerBound - lower)..<($0.upperBound - lower) },
-                                                                     encoding: encoding))
+            let local = ranges.map { ($0.lowerBound - lower)..<($0.upperBound - lower) }
+            return Group(values: lower..<upper, sum: BlockExactSum(blocks: local, encoding: encoding))
         }
         self.groups = groups
         parts = (0..<partCount).map { _ in Part(groups: groups, capacity: termsPerPart, extras: extras) }
@@ -154,7 +155,9 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         var agreed = shares.dropFirst().reduce(shares[0].exponents) { zip($0, $1.exponents).map { max($0, $1) } }
         let blocks = agreed.count
         agreed += MarkSlot.allCases.map { local.contains($0.mark) ? 1 : 0 }
-        try measured(timed) { try agreed.withUnsafeMutableBufferPointer { try communicator.allReduceMax($0, label: label("exponent agreement")) } }
+        try measured(timed) {
+            try agreed.withUnsafeMutableBufferPointer { try communicator.allReduceMax($0, label: label("exponent agreement")) }
+        }
         let all = MarkSlot.allCases.reduce(into: ExactAllReduceMarks()) { all, slot in
             if agreed[blocks + slot.rawValue] > 0 { all.insert(slot.mark) }
         }
