@@ -125,7 +125,7 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         } else {
             early = try reduceEarlyGroups(timed: true)
         }
-        return try reduce(group: 0, marks: marks.union(early), summing: !early.contains(.failed), timed: true).union(early)
+        return try reduce(group: 0, marks: marks.union(early), timed: true)
     }
 
     /// The last round's total: `count` floats.
@@ -135,20 +135,22 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
     public func total(_ extra: Extra) -> Float { totals[extra.rawValue] }
 
     /// The early groups in order, each once every part has finished it; a failure agreed on in
-    /// one leaves the later ones unsummed. Returns `.failed` if one failed.
+    /// one is carried into the later ones' agreements, so they sum nothing. Returns `.failed` if
+    /// one failed.
     private func reduceEarlyGroups(timed: Bool) throws -> ExactAllReduceMarks {
         var marks = ExactAllReduceMarks()
         for g in groups.indices.dropFirst() {
             for part in parts { part.shares[g].final.wait() }
-            marks.formUnion(try reduce(group: g, marks: marks, summing: !marks.contains(.failed), timed: timed))
+            marks.formUnion(try reduce(group: g, marks: marks, timed: timed))
         }
         return marks
     }
 
-    /// Agrees on group `g`'s exponents and on the marks, then, if `summing` and no rank failed,
-    /// sums the group's terms over the parts and the ranks into `totals`. `timed`: on the
-    /// caller's thread, where its collectives' time counts in `collectiveTime`.
-    private func reduce(group g: Int, marks: ExactAllReduceMarks, summing: Bool, timed: Bool) throws -> ExactAllReduceMarks {
+    /// Agrees on group `g`'s exponents and on the marks (`marks`, plus `.failed` if a part failed
+    /// in this group), then, unless some rank failed, sums the group's terms over the parts and
+    /// the ranks into `totals`. `timed`: on the caller's thread, where its collectives' time
+    /// counts in `collectiveTime`.
+    private func reduce(group g: Int, marks: ExactAllReduceMarks, timed: Bool) throws -> ExactAllReduceMarks {
         let shares = parts.map { $0.shares[g] }
         var local = marks
         if shares.contains(where: \.failed) { local.insert(.failed) }
@@ -161,7 +163,7 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         let all = MarkSlot.allCases.reduce(into: ExactAllReduceMarks()) { all, slot in
             if agreed[blocks + slot.rawValue] > 0 { all.insert(slot.mark) }
         }
-        guard summing && !all.contains(.failed) else { return all }
+        guard !all.contains(.failed) else { return all }
 
         let exponents = Array(agreed.prefix(blocks))
         // Each part is touched by one thread only.
@@ -254,8 +256,6 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         private let terms: UnsafeMutablePointer<Float>
         private let capacity: Int, extras: Int, width: Int
         private var held = 0
-        /// Whether a value of this part's terms could not be summed.
-        private var failed = false
 
         fileprivate init(groups: [Group], capacity: Int, extras: Int) {
             self.groups = groups
@@ -270,7 +270,6 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
 
         fileprivate func start() {
             held = 0
-            failed = false
             for share in shares {
                 share.exponents = share.sum.noExponents
                 share.failed = false
@@ -290,7 +289,7 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         /// not finite or too large: the caller stops filling terms.
         public func add(_ term: Term) -> Bool {
             for g in groups.indices where !shares[g].isFinal { cover(g, of: term) }
-            return !failed
+            return !shares.contains(where: \.failed)
         }
 
         /// Says that `term`, this part's last of the round, will not change from value `start`
@@ -308,10 +307,8 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         }
 
         private func cover(_ g: Int, of term: Term) {
-            guard shares[g].sum.cover(term.storage + groups[g].values.lowerBound, exponents: &shares[g].exponents) else {
+            if !shares[g].sum.cover(term.storage + groups[g].values.lowerBound, exponents: &shares[g].exponents) {
                 shares[g].failed = true
-                failed = true
-                return
             }
         }
 

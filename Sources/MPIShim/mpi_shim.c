@@ -134,7 +134,6 @@ void vae_mpi_prefer_prompt_wakeups(void) {
         uint32_t priority;
         uint64_t runtime, deadline, period;
     } attributes = {.size = sizeof attributes, .policy = 0 /* SCHED_OTHER */, .runtime = 100000 /* ns */};
-    attributes.nice = 0;
     (void)syscall(SYS_sched_setattr, 0, &attributes, 0);
 #endif
 }
