@@ -10,7 +10,8 @@ Prints Markdown: the measured table, then scaling efficiency for strong and weak
 The model: a step of M machines x 2 cores computes its micro-batches (16 images each, dealt
 evenly, so a rank computes ceil(micro-batches / ranks) of them at the one-thread rate), then
 all-reduces; the sums of the early groups (the decoder's last layers) start while the last
-micro-batch's backward pass is still running, one collective pair after another on the link. Between machines the all-reduce costs its time over the unlimited veth pair (the
+micro-batch's backward pass is still running, one collective pair after another on the link.
+Between machines the all-reduce costs its time over the unlimited veth pair (the
 latency, the agreement round and the copies) plus the bytes a bandwidth-optimal all-reduce (ring,
 or Open MPI's Rabenseifner) sends over each machine's link, 2(M-1)/M times the buffer, at the
 link's rate. (On a quiet machine this matched the tbf-limited measurements to about 10%; on a
@@ -67,21 +68,24 @@ def main():
 
     keys = {"float32": "float32_ms", "int32": "exact32_ms", "int64": "exact_ms"}
 
-    def allreduce(kind, machines, rate):
+    def latency(kind, machines, rate):
+        """The all-reduce's time apart from its bytes at the link's rate: in shared memory, or the
+        unlimited veth pair's."""
         if machines == 1:
             return local[keys[kind]]
-        if rate == "none":
-            return rows["none"][keys[kind]]
-        fixed = rows["none"][keys[kind]] if "none" in rows else 0
-        return fixed + 2 * (machines - 1) / machines * bytes_of(kind, values) * 8 / bits_per_second(rate) * 1000
+        return rows["none"][keys[kind]] if "none" in rows else 0
+
+    def allreduce(kind, machines, rate):
+        link = 0 if machines == 1 or rate == "none" else \
+            2 * (machines - 1) / machines * bytes_of(kind, values) * 8 / bits_per_second(rate) * 1000
+        return latency(kind, machines, rate) + link
 
     def waited(kind, machines, rate):
         """What a step waits for after its computation when the early groups overlap it: each
         group pays the whole collective's fixed time and its own bytes, once it is final and the
         link is free (time 0 is the end of the computation)."""
-        whole = allreduce(kind, machines, rate)
-        fixed = whole if machines == 1 or rate == "none" else rows["none"][keys[kind]] if "none" in rows else 0
-        per_value = (whole - fixed) / (values + 1)
+        fixed = latency(kind, machines, rate)
+        per_value = (allreduce(kind, machines, rate) - fixed) / (values + 1)
         free = -math.inf
         for count, remaining in EARLY_GROUPS:
             free = max(free, -remaining * micro_ms) + fixed + count * per_value
