@@ -277,10 +277,9 @@ public final class Trainer {
         lastSavedStep = state.step
         guard communicator.isRoot else { return }
         let step = state.step
-        let url = try TrainingCheckpoint.save(state, configuration: configuration, dataset: data.fingerprint,
-                                              worldSize: communicator.size, to: store,
-                                              beforeRename: { faults.crashIfSaving(step: step) })
-        observer?.checkpointSaved(url)
+        _ = try TrainingCheckpoint.save(state, configuration: configuration, dataset: data.fingerprint,
+                                        worldSize: communicator.size, to: store,
+                                        beforeRename: { faults.crashIfSaving(step: step) })
     }
 
     /// Replicas must hold identical parameters; a cheap checksum compared across ranks every

@@ -17,10 +17,9 @@ struct Inspect: ParsableCommand {
                      + (file.checksumVerified ? "data_sha256 verified)" : "no data_sha256: weights from another tool)")]
         if let m = try? CheckpointMetadata(file.metadata) {
             lines.append("format     \(CheckpointMetadata.format) version \(CheckpointMetadata.formatVersion), written by \(m.worldSize) rank(s)")
-            lines.append("position   step \(m.step): \(m.epoch) epochs done of \(m.epochsPlanned)"
+            lines.append("position   step \(m.step): \(m.epoch) epochs done of \(m.settings.epochs)"
                          + (m.stepInEpoch == 0 ? "" : ", \(m.stepInEpoch) steps into the next"))
-            lines.append("settings   latent \(m.latentDimension), batch \(m.batchSize), micro-batch \(m.microBatchSize), "
-                         + "learning rate \(m.adam.learningRate), KL weight \(m.klWeight), seed \(m.seed), limit \(m.limit.map { "\($0)" } ?? "none")")
+            lines.append("settings   " + m.settings.shownSettings.map { "\($0) \($1)" }.joined(separator: ", "))
             lines.append("data       sha256 \(m.dataset)")
         }
         let total = file.names.reduce(0) { $0 + (file.shape(of: $1)?.reduce(1, *) ?? 0) }

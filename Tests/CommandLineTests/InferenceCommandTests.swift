@@ -26,7 +26,7 @@ struct InferenceCommandTests {
             let worst = zip(frame.pixels, upscaled).map { abs($0 - $1) }.max()!
             #expect(worst <= 0.5 / 255 + 1e-6, "frame for image \(index) differs by \(worst)")
         }
-        let strip = try PNG.read(Self.run.appendingPathComponent("morph-strip.png"))
+        let strip = try Image.read(Self.run.appendingPathComponent("morph-strip.png"))
         #expect(strip.height == 28 + 4 && strip.width == 7 * 30 + 2)
     }
 
@@ -55,7 +55,7 @@ struct InferenceCommandTests {
         let result = try VAEProcess.run(["upscale", "--checkpoint", Self.run.path, "--input", pgm.path, "--scale", "3",
                                          "--out", out.path, "--save-lowres", low.path])
         #expect(result.status == 0, "\(result.stderr)")
-        let image = try PNG.read(out)
+        let image = try Image.read(out)
         #expect(image.width == (28 + 4) * 3 && image.height == (28 + 4) * 3)
         let input = try NPY.read(low)
         #expect(input.shape == [1, 8, 8])
@@ -76,7 +76,7 @@ struct InferenceCommandTests {
     @Test func inspectShowsPositionSettingsAndTensors() throws {
         let result = try VAEProcess.run(["inspect", "--checkpoint", Self.run.path])
         #expect(result.status == 0, "\(result.stderr)")
-        for fragment in ["step 4", "latent 2", "batch 128", "seed 1", "limit 512", "data_sha256 verified",
+        for fragment in ["step 4", "latent dimension 2", "batch size 128", "seed 1", "limit 512", "data_sha256 verified",
                          "encoder.conv1.kernel", "[3, 3, 1, 32]", "optimizer.v.decoder.deconv3.bias", "54, 264255"] {
             #expect(result.stdout.contains(fragment), "inspect lacks '\(fragment)': \(result.stdout)")
         }
