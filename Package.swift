@@ -53,7 +53,7 @@ let package = Package(
         ]),
 
         // Readers of what the product writes (GIF, NPY), which the product itself never reads.
-        .target(name: "TestSupport", dependencies: ["Media", "CGIF"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Media", "Checkpoint", "CGIF"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "Checkpoint", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")]),

@@ -28,6 +28,8 @@ extension InferenceWeights {
                 try file.copy(spec.name, expectedShape: spec.shape, into: UnsafeMutableBufferPointer(rebasing: flat[spec.range]))
             }
         }
-        self.init(model: model, parameters: flat)
+        // A training checkpoint says what loss it minimised; weights from elsewhere, the seed's.
+        let trained = try? CheckpointMetadata(file.metadata)
+        self.init(model: model, parameters: flat, klWeight: trained?.settings.klWeight ?? TrainingConfiguration().klWeight)
     }
 }

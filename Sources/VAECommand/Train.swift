@@ -160,7 +160,7 @@ struct Train: ParsableCommand {
         let settings = [("position", "epoch \(state.epoch) of \(c.epochs), step \(state.step)"),
                         ("data", "\(dataDirectory.path) (\(trainer.imageCount) training images)")]
             + c.shownSettings + [("ranks", "\(worldSize)")]
-        let weights = InferenceWeights(model: trainer.model, parameters: state.parameters)
+        let weights = InferenceWeights(model: trainer.model, parameters: state.parameters, klWeight: c.klWeight)
         let report = try RunOutputs(runDirectory: runDirectory).write(weights, train: train, test: test, settings: settings)
         try tensorBoard?.outputs(in: report.deletingLastPathComponent(), step: state.step)
         return report

@@ -50,6 +50,18 @@ struct EvalAndOutputsTests {
         expectRefusal(try VAEProcess.run(["eval", "--checkpoint", Self.run.path, "--split", "nope"]), "--split")
     }
 
+    /// The test loss is the loss the run minimised: `vae eval` weighs the KL term as training did.
+    @Test func evalWeighsTheKLTermAsTheRunDid() throws {
+        let run = VAEProcess.trainedRun(["--epochs", "1", "--limit", "256", "--batch-size", "64", "--test-images", "0",
+                                         "--kl-weight", "0.25"])
+        defer { try? FileManager.default.removeItem(at: run) }
+        let result = try VAEProcess.run(["eval", "--checkpoint", run.path, "--first", "6", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        let (loss, reconstruction, kl) = (json["loss"] as! Double, json["reconstruction_loss"] as! Double, json["kl_loss"] as! Double)
+        #expect(kl > 0 && abs(loss - (reconstruction + 0.25 * kl)) <= 1e-12 * loss, "\(json)")
+    }
+
     @Test func evalRefusesWeightsOfAnotherShape() throws {
         // A latent-3 run's checkpoint is fine for eval (the size is read off the tensors), but a
         // file missing a tensor is refused by name.
