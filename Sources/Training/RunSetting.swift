@@ -35,9 +35,9 @@ public struct RunSetting: Sendable {
     /// The value as the checkpoint records it and the report shows it; it reads back exactly.
     public let text: @Sendable (TrainingConfiguration) -> String
     /// Sets the value from its text; false if the text is not one.
-    let read: @Sendable (String, inout TrainingConfiguration) -> Bool
+    public let read: @Sendable (String, inout TrainingConfiguration) -> Bool
     /// What the value must be, as "--flag must be ..." ends, and whether it is.
-    let requirement: String
+    public let requirement: String
     let holds: @Sendable (TrainingConfiguration) -> Bool
     /// What the text must be, for a checkpoint's message ("a number").
     let kind: String

@@ -1,3 +1,4 @@
+import Checkpoint
 import Foundation
 import Media
 import Testing
@@ -81,5 +82,30 @@ struct InferenceCommandTests {
             #expect(result.stdout.contains(fragment), "inspect lacks '\(fragment)': \(result.stdout)")
         }
         expectRefusal(try VAEProcess.run(["inspect", "--checkpoint", "/nonexistent"]), "/nonexistent", "no such file")
+    }
+
+    /// `inspect --json` describes the architecture the checkpoint's tensors have: names, shapes,
+    /// where each starts in the flat buffer, and the count the benchmark sizes its buffer by.
+    @Test func inspectJSONDescribesTheCheckpointsTensors() throws {
+        struct Architecture: Decodable {
+            struct Tensor: Decodable { let name: String, shape: [Int], offset: Int }
+            let latent_dim, input_side, output_side, parameters: Int
+            let tensors: [Tensor]
+        }
+        let result = try VAEProcess.run(["inspect", "--json", "--checkpoint", Self.run.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let architecture = try JSONDecoder().decode(Architecture.self, from: Data(result.stdout.utf8))
+        let file = try CheckpointLocation.read(Self.run, warn: { _ in })
+        #expect(architecture.tensors.map(\.name) == file.names.filter { !$0.hasPrefix("optimizer.") })
+        var offset = 0
+        for tensor in architecture.tensors {
+            #expect(file.shape(of: tensor.name) == tensor.shape && tensor.offset == offset, "\(tensor.name)")
+            offset += tensor.shape.reduce(1, *)
+        }
+        #expect(architecture.parameters == offset && architecture.latent_dim == 2)
+        #expect(architecture.input_side == 8 && architecture.output_side == 28)
+        let wider = try VAEProcess.run(["inspect", "--json", "--latent-dim", "3"])
+        #expect(try JSONDecoder().decode(Architecture.self, from: Data(wider.stdout.utf8)).latent_dim == 3)
+        expectRefusal(try VAEProcess.run(["inspect"]), "--checkpoint")
     }
 }

@@ -26,6 +26,18 @@ struct CheckpointMetadataTests {
         #expect(m.strings == Self.landed)
     }
 
+    /// Each setting has a flag and a checkpoint key of its own, and its default reads back
+    /// from its text as a value its check accepts.
+    @Test func everySettingIsDeclaredConsistently() throws {
+        let settings = TrainingConfiguration.settings, keys = settings.compactMap(\.key)
+        #expect(Set(keys).count == keys.count && Set(settings.map(\.flag)).count == settings.count)
+        #expect(settings.allSatisfy { ($0.key == nil) == ($0.role == .local) })
+        for setting in settings {
+            #expect(setting.accepts(setting.text(TrainingConfiguration())), "--\(setting.flag)'s default")
+        }
+        #expect(Set(try CheckpointMetadata(Self.landed.merging(["step": "0"]) { $1 }).strings.keys).isSuperset(of: keys))
+    }
+
     @Test func olderCheckpointsWithoutLaterKeysTakeTheirDefaults() throws {
         var older = Self.landed
         for key in ["kl_weight", "checkpoint_every", "keep_checkpoints"] { older[key] = nil }
