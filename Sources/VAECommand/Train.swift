@@ -33,7 +33,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("run-dir"), help: "Run directory: checkpoints, metrics and outputs.")
     var runDir = "runs/vae"
 
-    // The run's settings: each flag's help and check are its declaration's (`TrainingConfiguration.settings`).
+    // The run's settings: each flag is named after its property, and its help, its check and
+    // how `apply` sets it are its declaration's (`TrainingConfiguration.settings`).
     @Option(help: declared("epochs")) var epochs: Int?
     @Option(help: declared("batch-size")) var batchSize: Int?
     @Option(help: declared("micro-batch-size")) var microBatchSize: Int?
@@ -206,25 +207,39 @@ struct Train: ParsableCommand {
         return (train, test, dataDirectory, configuration, state)
     }
 
-    /// The flags the user gave, over the defaults (or over the checkpoint's settings).
+    /// The setting flags the user gave, over the defaults (or over the checkpoint's settings):
+    /// every option above whose flag is a declared setting's, set through the setting's text
+    /// (which reads back exactly).
     private func apply(to c: inout TrainingConfiguration, defaultThreads: Int) {
-        if let epochs { c.epochs = epochs }
-        if let batchSize { c.batchSize = batchSize }
-        if let microBatchSize { c.microBatchSize = microBatchSize }
-        if let latentDim { c.latentDimension = latentDim }
-        if let learningRate { c.adam.learningRate = learningRate }
-        if let klWeight { c.klWeight = klWeight }
-        if let seed { c.seed = seed }
-        if let limit { c.limit = limit }
-        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
-        if let keepCheckpoints { c.keepCheckpoints = keepCheckpoints }
-        if let testImages { c.testImages = testImages }
-        c.threads = threads ?? defaultThreads
+        c.threads = defaultThreads
+        for property in Mirror(reflecting: self).children {
+            // A property wrapper is stored as `_name`; ArgumentParser names its flag `--name` in kebab case.
+            guard let option = property.value as? GivenSetting, let text = option.givenText,
+                  let name = property.label?.dropFirst(),
+                  let setting = TrainingConfiguration.settings.first(where: { $0.flag == kebabCase(name) }) else { continue }
+            let read = setting.read(text, &c)
+            assert(read, "--\(setting.flag) \(text) did not read back")
+        }
     }
 }
 
 /// The help of the setting of `flag`, from its declaration.
 private func declared(_ flag: String) -> ArgumentHelp { ArgumentHelp(TrainingConfiguration.setting(flag).help) }
+
+/// An option of a setting's type, as the text of its value if the user gave it.
+private protocol GivenSetting { var givenText: String? { get } }
+extension Option: GivenSetting where Value: OptionalSettingValue {
+    fileprivate var givenText: String? { wrappedValue.givenText }
+}
+protocol OptionalSettingValue { var givenText: String? { get } }
+extension Optional: OptionalSettingValue where Wrapped: SettingValue {
+    var givenText: String? { map(\.settingText) }
+}
+
+/// "klWeight" as "kl-weight".
+private func kebabCase(_ name: Substring) -> String {
+    name.map { $0.isUppercase ? "-" + $0.lowercased() : String($0) }.joined()
+}
 
 enum RunDirectoryCheck {
     /// A new run never writes into a directory that holds another run's files.
