@@ -77,7 +77,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
         overrides(&self)
     }
 
-    /// Checks the values, with one message per problem in the words of the command line.
+    /// Checks the values, with one message per problem in the words of the command line. A
+    /// `Trainer` takes only a configuration this accepts.
     public func validate() throws(ConfigurationError) {
         if let problem = Self.settings.lazy.compactMap({ $0.problem(self) }).first { throw ConfigurationError(problem) }
         // Each micro-batch's gradient (352 KB) is held until the step's exact sum can take it.
