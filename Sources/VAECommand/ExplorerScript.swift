@@ -26,8 +26,9 @@ enum ExplorerScript {
     const shape = (name) => data.layout[name][1];
     const [K, , , C1] = shape("encoder.conv1.kernel"), C2 = shape("encoder.conv2.kernel")[3];
     const [FLAT, HIDDEN] = shape("encoder.dense.kernel"), DENSE = shape("decoder.dense.kernel")[1];
-    const [, , D1] = shape("decoder.deconv1.kernel"), [, , D2] = shape("decoder.deconv2.kernel");
-    const IN = 4 * Math.round(Math.sqrt(FLAT / C2)), S0 = Math.round(Math.sqrt(DENSE / D1));
+    // D0 channels on the dense layer's S0 x S0 grid, D1 after the first transposed convolution, D2 after the second.
+    const [, , D1, D0] = shape("decoder.deconv1.kernel"), [, , D2] = shape("decoder.deconv2.kernel");
+    const IN = 4 * Math.round(Math.sqrt(FLAT / C2)), S0 = Math.round(Math.sqrt(DENSE / D0));
     const S1 = 2 * S0, OUT = 2 * S1, PIXELS = OUT * OUT, TAPS = K * K;
 
     // Dense: kernel [in, out].
@@ -143,29 +144,29 @@ enum ExplorerScript {
         lastFrom[(r * OUT + c) * TAPS + a * K + b] = ((r + 2 - a) * row + c + 2 - b) * D2;
       return {
         denseKernel: Float64Array.from(t["decoder.dense.kernel"]), denseBias: bias("decoder.dense.bias"),
-        first: phases(S0, D1, D1, t["decoder.deconv1.kernel"], S1 + 1), firstBias: bias("decoder.deconv1.bias"),
+        first: phases(S0, D0, D1, t["decoder.deconv1.kernel"], S1 + 1), firstBias: bias("decoder.deconv1.bias"),
         second: phases(S1, D1, D2, t["decoder.deconv2.kernel"], row), secondBias: bias("decoder.deconv2.bias"),
         lastWeights, lastFrom, lastBias: t["decoder.deconv3.bias"][0],
-        // Grids with their zero borders: S0 x S0 x D1 after one row and column, S1 x S1 x D1
+        // Grids with their zero borders: S0 x S0 x D0 after one row and column, S1 x S1 x D1
         // likewise, OUT x OUT x D2 inside a border of one.
-        g1: new Float64Array((S0 + 1) * (S0 + 1) * D1), g2: new Float64Array((S1 + 1) * (S1 + 1) * D1),
+        g1: new Float64Array((S0 + 1) * (S0 + 1) * D0), g2: new Float64Array((S1 + 1) * (S1 + 1) * D1),
         g3: new Float64Array(row * row * D2),
       };
     })();
     // The OUT x OUT probabilities at latent point z, into `pixels`.
     function decode(z, pixels = new Float64Array(PIXELS)) {
       const d = decoder, g1 = d.g1, g2 = d.g2, g3 = d.g3;
-      // Dense to S0 x S0 x D1, ReLU, into g1's interior.
+      // Dense to S0 x S0 x D0, ReLU, into g1's interior.
       for (let p = 0; p < S0 * S0; p++) {
-        const at = ((Math.floor(p / S0) + 1) * (S0 + 1) + (p % S0) + 1) * D1;
-        for (let c = 0; c < D1; c++) {
-          const o = p * D1 + c;
+        const at = ((Math.floor(p / S0) + 1) * (S0 + 1) + (p % S0) + 1) * D0;
+        for (let c = 0; c < D0; c++) {
+          const o = p * D0 + c;
           let s = d.denseBias[o];
           for (let j = 0; j < L; j++) s += z[j] * d.denseKernel[j * DENSE + o];
           g1[at + c] = s > 0 ? s : 0;
         }
       }
-      for (const phase of d.first) product(g1, phase, D1, D1, d.firstBias, g2);
+      for (const phase of d.first) product(g1, phase, D0, D1, d.firstBias, g2);
       for (const phase of d.second) product(g2, phase, D1, D2, d.secondBias, g3);
       const w = d.lastWeights, from = d.lastFrom;
       for (let p = 0; p < PIXELS; p++) {
