@@ -52,7 +52,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // Readers of what the product writes (GIF, NPY), which the product itself never reads.
+        // Readers of what the product writes (GIF, NPY, a whole tensor), which the product itself never reads so.
         .target(name: "TestSupport", dependencies: ["Media", "Checkpoint", "CGIF"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "Checkpoint", "TestSupport"], resources: [.copy("Fixtures")]),
