@@ -6,13 +6,13 @@ import PackageDescription
 //   CKernels (hand-written C: transposed convolutions, the exact sum's conversions)
 //   Kernels (BLAS + hand-written loops; BlockExactSum, the exact-sum encoding)
 //   FileIO (readFile, writeAtomically)
-//   Dataset (IDX, gzip, resize)   Checkpoint (safetensors)   Media (PNG, GIF, NPY, plots)
-//   Model (parameter layout, layers, forward/backward, loss; inference and its weights)
+//   Model (its architecture and parameter layout, layers, forward/backward, loss, Adam; inference; no files)
+//   Dataset (IDX, gzip, resize to the model's sides)   Checkpoint (safetensors)   Media (PNG, GIF, NPY, plots)
 //   Evaluation (PSNR, SSIM, interpolation baselines; a model's scores, its latent encodings)
 //   Distributed (Communicator: MPI through the MPIShim C target, or a single process;
 //                ExactAllReduce over BlockExactSum)
 //   TensorBoard (event files: record framing, the few protobuf fields)
-//   Training (the trainer, CheckpointMetadata: joins model, data, checkpoints)
+//   Training (the run's settings, the trainer, CheckpointMetadata, weights from files: joins model, data, checkpoints)
 //   VAECommand (the `vae` executable, imported by nothing)
 let package = Package(
     name: "vae",
@@ -37,25 +37,25 @@ let package = Package(
 
         .target(name: "CKernels"),
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "Model", dependencies: ["Kernels", "CKernels", "Checkpoint"]),
+        .target(name: "Model", dependencies: ["Kernels", "CKernels"]),
         .target(name: "FileIO"),
-        .target(name: "Dataset", dependencies: ["FileIO", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Dataset", dependencies: ["FileIO", "Model", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Checkpoint", dependencies: ["FileIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Media", dependencies: ["FileIO", "CPNG", "CGIF"]),
         .target(name: "Evaluation", dependencies: ["Dataset", "Model"]),
         .target(name: "MPIShim", dependencies: ["CMPI"]),
         .target(name: "Distributed", dependencies: ["MPIShim", "Kernels"]),
-        .target(name: "Training", dependencies: ["Model", "Dataset", "Checkpoint", "Distributed", "FileIO"]),
+        .target(name: "Training", dependencies: ["Model", "Kernels", "Dataset", "Checkpoint", "Distributed", "FileIO"]),
         .target(name: "TensorBoard"),
         .executableTarget(name: "VAECommand", dependencies: [
             "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed", "TensorBoard", "FileIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // Readers of what the product writes (GIF, NPY), which the product itself never reads.
-        .target(name: "TestSupport", dependencies: ["Media", "CGIF"], path: "Tests/TestSupport"),
+        // Readers of what the product writes (GIF, NPY, a whole tensor), which the product itself never reads so.
+        .target(name: "TestSupport", dependencies: ["Media", "Checkpoint", "CGIF"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "Checkpoint", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "Checkpoint", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
@@ -64,6 +64,6 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint", "TestSupport"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset", "Model", "TestSupport"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "Media", "Dataset", "Model", "Training", "TestSupport"]),
     ]
 )

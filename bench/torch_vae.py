@@ -1,6 +1,7 @@
 """The seed's VAE in PyTorch, timed per epoch: the second peer that launch/bench measures.
 
-Same shapes, padding, loss and optimiser as the Keras model (bench/keras_seed.py):
+Same shapes, padding, loss and optimiser as the Keras model (bench/keras_seed.py); the shapes are
+read from `vae inspect --json` (its Keras tensor shapes and sides), so the two cannot drift apart:
 - Keras "same" padding of a stride-2 3x3 convolution on an even size pads 0 before and 1 after
   (F.pad, then an unpadded convolution);
 - Keras Conv2DTranspose(3, strides=2, "same") adds input x into outputs 2x + k (k = 0..2) and
@@ -15,6 +16,7 @@ Same shapes, padding, loss and optimiser as the Keras model (bench/keras_seed.py
   is near eps); batch 128, a fresh shuffle every epoch, the last partial batch kept.
 
     python bench/torch_vae.py [--images 60000] [--epochs 2] [--processes 1 --threads T]
+        [--architecture FILE]   (`vae inspect --json`'s output; default: ask .build/release/vae)
     python bench/torch_vae.py --processes P      (P processes, gloo on 127.0.0.1, each 1 thread)
     python bench/torch_vae.py --compile [--channels-last]   (torch.compile; NHWC memory format)
 
@@ -34,6 +36,7 @@ import platform
 import re
 import resource
 import socket
+import subprocess
 import sys
 import time
 import warnings
@@ -45,28 +48,51 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-LATENT_DIM = 2
 BATCH_SIZE = 128
+REPOSITORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
-def load_data(directory, count):
+def read_architecture(path):
+    """`vae inspect --json`: latent_dim, input_side, output_side and each tensor's Keras shape."""
+    if path is None:
+        text = subprocess.run([os.path.join(REPOSITORY, ".build", "release", "vae"), "inspect", "--json"],
+                              check=True, capture_output=True, text=True).stdout
+    else:
+        with open(path) as f:
+            text = f.read()
+    architecture = json.loads(text)
+    architecture["shapes"] = {t["name"]: t["shape"] for t in architecture["tensors"]}
+    return architecture
+
+
+def load_data(directory, count, side):
     """Targets [N,1,28,28] = pixels / 255 and inputs [N,1,8,8], TensorFlow's bilinear downscale
     (half-pixel centres, no antialiasing; for 28 -> 8 no sample falls outside the image, so
     PyTorch's align_corners=False bilinear samples the same points with the same weights)."""
     pixels = read_idx_images(os.path.join(directory, "train-images-idx3-ubyte.gz"), count)
     y = torch.from_numpy(pixels.astype(np.float32) / 255).unsqueeze(1)
-    x = F.interpolate(y, size=(8, 8), mode="bilinear", align_corners=False, antialias=False)
+    x = F.interpolate(y, size=(side, side), mode="bilinear", align_corners=False, antialias=False)
     return x.contiguous(), y.contiguous()
 
 
+def conv(shape, **options):
+    """Conv2D of Keras kernel shape [k, k, in, out]."""
+    return nn.Conv2d(shape[2], shape[3], shape[0], **options)
+
+
+def deconv(shape, **options):
+    """Conv2DTranspose of Keras kernel shape [k, k, out, in]."""
+    return nn.ConvTranspose2d(shape[3], shape[2], shape[0], **options)
+
+
 class Encoder(nn.Module):
-    def __init__(self, latent_dim=LATENT_DIM):
+    def __init__(self, shapes):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, stride=2)
-        self.conv2 = nn.Conv2d(32, 64, 3, stride=2)
-        self.dense = nn.Linear(2 * 2 * 64, 16)
-        self.z_mean = nn.Linear(16, latent_dim)
-        self.z_log_var = nn.Linear(16, latent_dim)
+        self.conv1 = conv(shapes["encoder.conv1.kernel"], stride=2)
+        self.conv2 = conv(shapes["encoder.conv2.kernel"], stride=2)
+        self.dense = nn.Linear(*shapes["encoder.dense.kernel"])
+        self.z_mean = nn.Linear(*shapes["encoder.z_mean.kernel"])
+        self.z_log_var = nn.Linear(*shapes["encoder.z_log_var.kernel"])
 
     def forward(self, x):                                       # x: [B,1,8,8]
         x = F.relu(self.conv1(F.pad(x, (0, 1, 0, 1))))         # [B,32,4,4]
@@ -77,26 +103,29 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, latent_dim=LATENT_DIM):
+    def __init__(self, shapes, output_side):
         super().__init__()
-        self.dense = nn.Linear(latent_dim, 7 * 7 * 64)
-        self.deconv1 = nn.ConvTranspose2d(64, 64, 3, stride=2)
-        self.deconv2 = nn.ConvTranspose2d(64, 32, 3, stride=2)
-        self.deconv3 = nn.ConvTranspose2d(32, 1, 3, stride=1, padding=1)
+        self.dense = nn.Linear(*shapes["decoder.dense.kernel"])
+        self.deconv1 = deconv(shapes["decoder.deconv1.kernel"], stride=2)
+        self.deconv2 = deconv(shapes["decoder.deconv2.kernel"], stride=2)
+        last = shapes["decoder.deconv3.kernel"]
+        self.deconv3 = deconv(last, stride=1, padding=last[0] // 2)
+        self.side = output_side                                 # 28: the dense layer's grid is a quarter of it
 
     def forward(self, z):                                       # z: [B,L]; returns logits [B,1,28,28]
         x = F.relu(self.dense(z))
-        x = x.view(-1, 7, 7, 64).permute(0, 3, 1, 2)            # Keras's NHWC reshape
-        x = F.relu(self.deconv1(x)[:, :, :14, :14])            # 15x15, cropped as Keras does
-        x = F.relu(self.deconv2(x)[:, :, :28, :28])            # 29x29 -> 28x28
+        quarter, half = self.side // 4, self.side // 2
+        x = x.view(-1, quarter, quarter, self.deconv1.in_channels).permute(0, 3, 1, 2)  # Keras's NHWC reshape
+        x = F.relu(self.deconv1(x)[:, :, :half, :half])        # 15x15, cropped as Keras does
+        x = F.relu(self.deconv2(x)[:, :, :self.side, :self.side])  # 29x29 -> 28x28
         return self.deconv3(x)
 
 
 class VAE(nn.Module):
-    def __init__(self, latent_dim=LATENT_DIM):
+    def __init__(self, architecture):
         super().__init__()
-        self.encoder = Encoder(latent_dim)
-        self.decoder = Decoder(latent_dim)
+        self.encoder = Encoder(architecture["shapes"])
+        self.decoder = Decoder(architecture["shapes"], architecture["output_side"])
 
     def forward(self, x, eps=None):
         z_mean, z_log_var = self.encoder(x)
@@ -149,8 +178,8 @@ def train(rank, world, args, port):
         os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     torch.manual_seed(args.seed + rank)                         # each process its own noise
-    x, y = load_data(args.data, args.images)
-    model = VAE()                                               # PyTorch's default initialisation
+    x, y = load_data(args.data, args.images, args.architecture["input_side"])
+    model = VAE(args.architecture)                              # PyTorch's default initialisation
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
         x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
@@ -234,9 +263,10 @@ def main():
     parser.add_argument("--compile", action="store_true",
                         help="forward and loss under torch.compile (Inductor; the backward is compiled with it)")
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format for images and weights")
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                       "..", "data", "mnist"))
+    parser.add_argument("--data", default=os.path.join(REPOSITORY, "data", "mnist"))
+    parser.add_argument("--architecture", default=None, help="`vae inspect --json`'s output (default: ask .build/release/vae)")
     args = parser.parse_args()
+    args.architecture = read_architecture(args.architecture)
     if args.threads is None:
         args.threads = (os.cpu_count() or 1) if args.processes == 1 else 1
     if min(args.images, args.epochs, args.processes, args.threads) < 1:

@@ -164,7 +164,7 @@ public enum SafeTensors {
     }
 
     private static func hexDigest(_ data: [UInt8]) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        hexString(SHA256.hash(data: data))
     }
 }
 

@@ -30,14 +30,6 @@ public struct SafeTensorsFile: Sendable {
         entries[name]?.shape
     }
 
-    public func values(of name: String) throws -> [Float] {
-        let entry = try entry(name)
-        return [Float](unsafeUninitializedCapacity: (entry.end - entry.begin) / 4) { buffer, count in
-            load(entry, into: UnsafeMutableBufferPointer(rebasing: buffer[...]))
-            count = buffer.count
-        }
-    }
-
     /// Copies tensor `name` into `destination` after checking that it has `expectedShape`
     /// and that `destination` holds exactly that many values.
     public func copy(_ name: String, expectedShape: [Int], into destination: UnsafeMutableBufferPointer<Float>) throws {

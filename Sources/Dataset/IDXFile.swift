@@ -1,4 +1,5 @@
 import Crypto
+import FileIO
 import Foundation
 
 /// What an IDX file is meant to hold. It fixes the number of dimensions required and the words
@@ -127,14 +128,4 @@ public struct IDXFile: Sendable {
         default: "unknown"
         }
     }
-}
-
-private let hexDigits = Array("0123456789abcdef")
-
-func hexByte(_ byte: UInt8) -> String {
-    String([hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0f)]])
-}
-
-func hexString<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
-    bytes.map(hexByte).joined()
 }

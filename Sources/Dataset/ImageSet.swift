@@ -1,12 +1,14 @@
 import Crypto
+import FileIO
 import Foundation
+import Model
 
 /// One split of an MNIST-style data set: 28x28 grey images and their labels, in file order.
 public struct ImageSet: Sendable {
-    /// Side of the stored images, the reconstruction targets.
-    public static let imageSide = 28
+    /// Side of the stored images, the reconstruction targets: the model's output.
+    public static let imageSide = VAE.outputSide
     /// Side of the downscaled images the network gets as input.
-    public static let lowResolutionSide = 8
+    public static let lowResolutionSide = VAE.inputSide
 
     public let split: Split
     /// Number of images.
@@ -98,5 +100,12 @@ public struct ImageSet: Sendable {
                 Float(image[$0]) / 255
             }
         }
+    }
+
+    /// Image `index` downscaled, as its own array.
+    public func lowResolution(_ index: Int) -> [Float] {
+        var pixels = [Float](repeating: 0, count: Self.lowResolutionSide * Self.lowResolutionSide)
+        lowResolution(index, into: &pixels)
+        return pixels
     }
 }

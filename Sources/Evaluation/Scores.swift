@@ -2,7 +2,9 @@ import Dataset
 import Model
 
 /// A model's losses and upscaling quality on a split, beside the interpolation baselines: what
-/// `vae eval` prints and the run report shows, in the names of `vae eval --json`.
+/// `vae eval` prints and the run report shows, in the names of `vae eval --json`. The loss is
+/// the one the weights were trained on (the KL term weighted as in training), as the trainer
+/// scores its test images.
 public struct Scores: Encodable, Sendable {
     public let images: Int
     public let reconstructionLoss, klLoss, loss, psnrDB, ssim: Double
@@ -45,7 +47,7 @@ public struct Scores: Encodable, Sendable {
         self.images = count
         reconstructionLoss = sums.reconstruction / Double(count)
         klLoss = sums.kl / Double(count)
-        loss = reconstructionLoss + klLoss
+        loss = reconstructionLoss + Double(weights.klWeight) * klLoss
         psnrDB = model.psnrDB
         ssim = model.ssim
         self.bilinear = bilinear

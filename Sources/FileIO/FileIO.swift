@@ -104,3 +104,15 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8], _ url: URL) throws(FileErro
         offset += written
     }
 }
+
+private let hexDigits = Array("0123456789abcdef")
+
+/// A byte as two lower-case hex digits.
+public func hexByte(_ byte: UInt8) -> String {
+    String([hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0f)]])
+}
+
+/// Bytes (a digest, say) as lower-case hex, as `sha256sum` writes them.
+public func hexString(_ bytes: some Sequence<UInt8>) -> String {
+    bytes.map(hexByte).joined()
+}

@@ -2,9 +2,9 @@ import Foundation
 
 /// A greyscale picture: `pixels` is row-major, 0 is black and 1 is white.
 public struct GreyImage: Equatable, Sendable {
-    public var width: Int
-    public var height: Int
-    public var pixels: [Float]
+    public let width: Int
+    public let height: Int
+    public let pixels: [Float]
 
     public init(width: Int, height: Int, pixels: [Float]) {
         precondition(width >= 0 && height >= 0 && pixels.count == width * height,
@@ -13,6 +13,16 @@ public struct GreyImage: Equatable, Sendable {
         self.height = height
         self.pixels = pixels
     }
+
+    /// The `side` x `side` images laid one after another in `pixels` (the first `count`, or all).
+    public static func squares(_ pixels: [Float], side: Int, count: Int? = nil) -> [GreyImage] {
+        let size = side * side, count = count ?? pixels.count / size
+        precondition(count * size <= pixels.count, "GreyImage.squares: \(pixels.count) pixels do not hold \(count) of \(side)x\(side)")
+        return (0..<count).map { GreyImage(width: side, height: side, pixels: Array(pixels[($0 * size)..<(($0 + 1) * size)])) }
+    }
+
+    /// The image with black and white swapped.
+    public var inverted: GreyImage { GreyImage(width: width, height: height, pixels: pixels.map { 1 - $0 }) }
 
     /// Each pixel becomes a `factor` x `factor` block, so small digits stay crisp when viewed.
     public func enlarged(by factor: Int) -> GreyImage {

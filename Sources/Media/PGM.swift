@@ -2,14 +2,6 @@ import Foundation
 
 /// Netpbm greyscale: binary (P5) and plain ASCII (P2), any maxval up to 65535.
 public enum PGM {
-    /// Reads a PGM with values scaled to [0, 1] by its maxval.
-    public static func read(_ url: URL) throws -> GreyImage {
-        let bytes = try readMediaFile(url)
-        if bytes.isEmpty { throw MediaError(url, "empty file") }
-        guard hasMagic(bytes) else { throw MediaError(url, "not a PGM image (P2 or P5)") }
-        return try decode(bytes, from: url)
-    }
-
     static func hasMagic(_ bytes: [UInt8]) -> Bool {
         bytes.count >= 2 && bytes[0] == UInt8(ascii: "P") && (bytes[1] == UInt8(ascii: "2") || bytes[1] == UInt8(ascii: "5"))
     }

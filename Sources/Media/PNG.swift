@@ -15,14 +15,6 @@ public enum PNG {
                                    format: png_uint_32(PNG_FORMAT_GRAY), for: url), to: url)
     }
 
-    /// Reads any PNG as grey, with values k/255.
-    public static func read(_ url: URL) throws -> GreyImage {
-        let bytes = try readMediaFile(url)
-        if bytes.isEmpty { throw MediaError(url, "empty file") }
-        guard bytes.starts(with: signature) else { throw MediaError(url, "not a PNG image") }
-        return try decode(bytes, from: url)
-    }
-
     /// libpng expands palettes, low bit depths and interlacing, and scales 16-bit samples to 8.
     /// Colour becomes grey by PIL's `convert("L")` rule (ITU-R 601-2 luma on the stored sRGB values,
     /// rounded) rather than libpng's linear-light conversion, so results match Python tooling.

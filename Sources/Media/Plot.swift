@@ -1,23 +1,16 @@
 import Foundation
 
-/// Axis ticks at round numbers.
-public enum Ticks {
+/// The ticks of one axis at round numbers, and the decimals their labels need; the axis runs
+/// from the first tick to the last.
+public struct NiceScale {
+    public let values: [Double]
+    let decimals: Int
+
     /// Evenly spaced ticks 1, 2 or 5 times a power of ten apart, the first at or below
     /// `range.lowerBound` and the last at or above `range.upperBound`: the finest such step that
     /// needs at most `maximumCount` ticks. A range of one value is widened around it.
-    public static func nice(covering range: ClosedRange<Double>, maximumCount: Int = 9) -> [Double] {
-        NiceScale(covering: range, maximumCount: maximumCount).values
-    }
-}
-
-/// The ticks of one axis and the decimals their labels need; the axis runs from the first tick
-/// to the last.
-struct NiceScale {
-    let values: [Double]
-    let decimals: Int
-
     /// `wholeSteps`: ticks only at whole numbers (for counts such as epochs).
-    init(covering range: ClosedRange<Double>, maximumCount: Int, wholeSteps: Bool = false) {
+    public init(covering range: ClosedRange<Double>, maximumCount: Int = 9, wholeSteps: Bool = false) {
         precondition(range.lowerBound.isFinite && range.upperBound.isFinite, "Ticks: the range \(range) is not finite")
         // Two ticks cannot always do: a range around 0 needs one on each side of it.
         precondition(maximumCount >= 3, "Ticks: maximumCount must be at least 3, got \(maximumCount)")
@@ -223,7 +216,8 @@ func svgNumber(_ value: Double) -> String {
     return magnitude % 10 == 0 ? "\(sign)\(magnitude / 10)" : "\(sign)\(magnitude / 10).\(magnitude % 10)"
 }
 
-func escapeXML(_ text: String) -> String {
+/// `text` with the characters XML and HTML give a meaning (& < > ") written as entities.
+public func escapeXML(_ text: String) -> String {
     var escaped = ""
     for character in text {
         switch character {

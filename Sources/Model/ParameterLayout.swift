@@ -31,17 +31,20 @@ public struct ParameterLayout: Sendable, Equatable {
             specs.append(ParameterSpec(name: name, shape: shape, offset: offset))
             return offset
         }
-        // Keras's order (arguments are evaluated left to right), which checkpoints keep too.
+        // Keras's order (arguments are evaluated left to right), which checkpoints keep too; the
+        // shapes are `VAE`'s widths.
+        let k = VAE.kernelSide, c1 = VAE.conv1Channels, c2 = VAE.conv2Channels, hidden = VAE.hiddenWidth
+        let d1 = VAE.decoderChannels, d2 = VAE.deconv2Channels
         offsets = Offsets(
-            conv1W: place("encoder.conv1.kernel", [3, 3, 1, 32]), conv1B: place("encoder.conv1.bias", [32]),
-            conv2W: place("encoder.conv2.kernel", [3, 3, 32, 64]), conv2B: place("encoder.conv2.bias", [64]),
-            denseW: place("encoder.dense.kernel", [256, 16]), denseB: place("encoder.dense.bias", [16]),
-            meanW: place("encoder.z_mean.kernel", [16, l]), meanB: place("encoder.z_mean.bias", [l]),
-            logVarW: place("encoder.z_log_var.kernel", [16, l]), logVarB: place("encoder.z_log_var.bias", [l]),
-            decDenseW: place("decoder.dense.kernel", [l, 3136]), decDenseB: place("decoder.dense.bias", [3136]),
-            deconv1W: place("decoder.deconv1.kernel", [3, 3, 64, 64]), deconv1B: place("decoder.deconv1.bias", [64]),
-            deconv2W: place("decoder.deconv2.kernel", [3, 3, 32, 64]), deconv2B: place("decoder.deconv2.bias", [32]),
-            deconv3W: place("decoder.deconv3.kernel", [3, 3, 1, 32]), deconv3B: place("decoder.deconv3.bias", [1]))
+            conv1W: place("encoder.conv1.kernel", [k, k, 1, c1]), conv1B: place("encoder.conv1.bias", [c1]),
+            conv2W: place("encoder.conv2.kernel", [k, k, c1, c2]), conv2B: place("encoder.conv2.bias", [c2]),
+            denseW: place("encoder.dense.kernel", [VAE.flatWidth, hidden]), denseB: place("encoder.dense.bias", [hidden]),
+            meanW: place("encoder.z_mean.kernel", [hidden, l]), meanB: place("encoder.z_mean.bias", [l]),
+            logVarW: place("encoder.z_log_var.kernel", [hidden, l]), logVarB: place("encoder.z_log_var.bias", [l]),
+            decDenseW: place("decoder.dense.kernel", [l, VAE.decoderWidth]), decDenseB: place("decoder.dense.bias", [VAE.decoderWidth]),
+            deconv1W: place("decoder.deconv1.kernel", [k, k, d1, d1]), deconv1B: place("decoder.deconv1.bias", [d1]),
+            deconv2W: place("decoder.deconv2.kernel", [k, k, d2, d1]), deconv2B: place("decoder.deconv2.bias", [d2]),
+            deconv3W: place("decoder.deconv3.kernel", [k, k, 1, d2]), deconv3B: place("decoder.deconv3.bias", [1]))
         self.specs = specs
         count = specs.last.map { $0.offset + $0.count } ?? 0
     }

@@ -4,6 +4,9 @@ import Kernels
 /// 28x28 output. It holds no parameters: they come in as one flat buffer laid out by
 /// `ParameterLayout`, so that training, checkpoints and collectives all see one buffer.
 public struct VAE: Sendable {
+    // The architecture, described here once: the parameter layout, the workspace, the checks
+    // on weights from files and `vae inspect --json` (which the benchmark's peers read) derive
+    // from it. Grey images: one channel in and out.
     public static let inputSide = 8
     public static let outputSide = 28
     public static let inputPixels = inputSide * inputSide
@@ -12,15 +15,21 @@ public struct VAE: Sendable {
     public let layout: ParameterLayout
     public var latentDimension: Int { layout.latentDimension }
 
-    // Widths of the layers, as the Keras example has them.
-    static let conv1Channels = 32, conv2Channels = 64, hiddenWidth = 16
-    static let decoderSide = 7, decoderChannels = 64, deconv2Channels = 32
-    static var flatWidth: Int { 2 * 2 * conv2Channels }
-    static var decoderWidth: Int { decoderSide * decoderSide * decoderChannels }
+    // Widths of the layers, as the Keras example has them. Every convolution is 3x3 (the
+    // kernels are written for that size); the encoder's two halve the side, the decoder's first
+    // two double it.
+    public static let kernelSide = 3
+    public static let conv1Channels = 32, conv2Channels = 64, hiddenWidth = 16
+    public static let decoderChannels = 64, deconv2Channels = 32
+    static let encodedSide = inputSide / 4, decoderSide = outputSide / 4
+    public static var flatWidth: Int { encodedSide * encodedSide * conv2Channels }
+    public static var decoderWidth: Int { decoderSide * decoderSide * decoderChannels }
 
     // Stride-2 "same" convolutions pad 0 before (TensorFlow puts the odd padding after).
-    static let conv1 = PatchGeometry(small: (4, 4), large: (8, 8), channels: 1, stride: 2, pad: 0)
-    static let conv2 = PatchGeometry(small: (2, 2), large: (4, 4), channels: conv1Channels, stride: 2, pad: 0)
+    static let conv1 = PatchGeometry(small: (inputSide / 2, inputSide / 2), large: (inputSide, inputSide),
+                                     channels: 1, stride: 2, pad: 0)
+    static let conv2 = PatchGeometry(small: (encodedSide, encodedSide), large: (inputSide / 2, inputSide / 2),
+                                     channels: conv1Channels, stride: 2, pad: 0)
     // The decoder's activations, as grids: 7x7x64 -> 14x14x64 -> 28x28x32 -> 28x28 logits.
     static let decoderGrid = GridShape(height: decoderSide, width: decoderSide, channels: decoderChannels)
     static let deconv1Grid = UpsamplingConvTranspose2D.outputShape(decoderGrid, outputs: decoderChannels)

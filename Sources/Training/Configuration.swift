@@ -1,75 +1,93 @@
 import Foundation
+import Model
 
-/// A training run's settings. Everything here that changes the numbers is recorded in each
-/// checkpoint, so that a resume can check it is continuing the same run.
+/// A training run's settings: each a property here with its default, declared once in
+/// `settings` below. Everything that changes the numbers is recorded in each checkpoint, so that
+/// a resume can check it is continuing the same run.
 public struct TrainingConfiguration: Sendable, Equatable {
     public var epochs = 150
-    /// Images per optimiser step, across all ranks.
     public var batchSize = 128
-    /// Images per forward/backward call. Gradients of micro-batches are summed exactly, so the
-    /// result does not depend on which rank computed which micro-batch; changing this size
-    /// changes float rounding inside a micro-batch, so it is part of the run's identity.
     public var microBatchSize = 16
     public var latentDimension = 2
-    /// Weight of the KL term in the loss: 1 is the seed's VAE; below 1 trades the latent's
-    /// regularity for sharper reconstructions (a beta-VAE).
     public var klWeight: Float = 1
     public var adam = AdamHyperparameters()
     public var seed: UInt64 = 1
-    /// Train on the first `limit` training images only.
     public var limit: Int?
-    /// Also checkpoint every this many steps (besides every epoch's end).
     public var checkpointEvery: Int?
-    /// Checkpoints kept in the run directory; older ones are deleted.
     public var keepCheckpoints = 3
-    /// Threads computing micro-batches in this process. Results do not depend on it.
     public var threads = 1
-    /// Test images scored at every epoch's end (the first ones of the split); 0 for none.
     public var testImages = 10_000
 
     public init() {}
 
+    static let defaults = TrainingConfiguration()
+
+    /// Every setting, in the order messages, the report and `vae inspect` list them.
+    public static let settings: [RunSetting] = [
+        .declare(\.epochs, "epochs", flag: "epochs", key: "epochs_planned", role: .plan, shown: false, must: .atLeast(1),
+                 help: "Total epochs of the run; a resumed run continues until this many are done."),
+        .declare(\.latentDimension, "latent dimension", flag: "latent-dim", key: "latent_dim", role: .shape, shown: true,
+                 must: .between(1, 4096), help: "Size of the latent space."),
+        .declare(\.batchSize, "batch size", flag: "batch-size", key: "batch_size", role: .identity, shown: true,
+                 must: .between(1, 65_536),
+                 help: "Images per optimiser step, over all ranks. Up to 64 micro-batches a step, gradients travel between ranks as 4 bytes a value, 8 beyond."),
+        // Gradients of micro-batches are summed exactly, so the result does not depend on which
+        // rank computed which; the size changes float rounding inside a micro-batch.
+        .declare(\.microBatchSize, "micro-batch size", flag: "micro-batch-size", key: "micro_batch_size", role: .identity,
+                 shown: true, must: .between(1, 1024),
+                 help: "Images per forward/backward call; gradients of micro-batches are summed exactly."),
+        .declare(\.adam.learningRate, "learning rate", flag: "learning-rate", key: "learning_rate", role: .identity, shown: true,
+                 must: .positive, help: "Adam's learning rate."),
+        // 1 is the seed's VAE; below 1 trades the latent's regularity for sharper reconstructions (a beta-VAE).
+        .declare(\.klWeight, "KL weight", flag: "kl-weight", key: "kl_weight", role: .identity, shown: true,
+                 must: .between(0, 1000),
+                 help: "Weight of the KL term in the loss; below 1 gives sharper upscaling and a less regular latent space.",
+                 defaultHelp: "1, the seed's VAE", addedLater: true),
+        .declare(\.seed, "seed", flag: "seed", key: "seed", role: .identity, shown: true, must: .any,
+                 help: "Seed of everything random: initial weights, shuffles, sampling noise."),
+        .declare(\.limit, "limit", flag: "limit", key: "limit", role: .identity, shown: true, must: .atLeast(1),
+                 help: "Train on the first N training images only.", defaultHelp: ""),
+        .declare(\.testImages, "test images", flag: "test-images", key: "test_images", role: .plan, shown: true,
+                 must: .atLeast(0), help: "Score the first N test images at every epoch's end (0: none)."),
+        .declare(\.checkpointEvery, "checkpoint every", flag: "checkpoint-every", key: "checkpoint_every", role: .plan,
+                 shown: false, must: .atLeast(1), help: "Also checkpoint every N steps.", defaultHelp: "only at epoch ends",
+                 addedLater: true),
+        .declare(\.keepCheckpoints, "checkpoints kept", flag: "keep-checkpoints", key: "keep_checkpoints", role: .plan,
+                 shown: false, must: .atLeast(1), help: "How many checkpoints to keep.", addedLater: true),
+        .declare(\.threads, "threads", flag: "threads", key: nil, role: .local, shown: false, must: .between(1, 256),
+                 help: "Threads computing micro-batches in each process; results do not depend on it.",
+                 defaultHelp: "all cores for a single process, 1 per MPI rank"),
+    ]
+
+    /// The setting of `flag` (a programming error if there is none).
+    public static func setting(_ flag: String) -> RunSetting {
+        guard let setting = settings.first(where: { $0.flag == flag }) else { preconditionFailure("no setting --\(flag)") }
+        return setting
+    }
+
+    /// The settings shown as the run's, as (name, value) rows.
+    public var shownSettings: [(String, String)] {
+        Self.settings.filter(\.shown).map { ($0.name, $0.text(self)) }
+    }
+
     /// The configuration of a resumed run: the checkpoint's settings, then `overrides` (the
     /// flags the user gave).
     public init(resuming saved: CheckpointMetadata, overrides: (inout TrainingConfiguration) -> Void) {
-        epochs = saved.epochsPlanned
-        latentDimension = saved.latentDimension
-        batchSize = saved.batchSize
-        microBatchSize = saved.microBatchSize
-        adam = saved.adam
-        klWeight = saved.klWeight
-        seed = saved.seed
-        limit = saved.limit
-        testImages = saved.testImages
-        checkpointEvery = saved.checkpointEvery
-        keepCheckpoints = saved.keepCheckpoints ?? keepCheckpoints
+        self = saved.settings
         overrides(&self)
     }
 
-    /// Checks the values, with one message per problem in the words of the command line.
+    /// Checks the values, with one message per problem in the words of the command line. A
+    /// `Trainer` takes only a configuration this accepts.
     public func validate() throws(ConfigurationError) {
-        func require(_ ok: Bool, _ message: String) throws(ConfigurationError) {
-            if !ok { throw ConfigurationError(message) }
-        }
-        try require(epochs >= 1, "--epochs must be at least 1 (got \(epochs))")
-        try require(batchSize >= 1 && batchSize <= 65_536, "--batch-size must be between 1 and 65536 (got \(batchSize))")
-        try require(microBatchSize >= 1 && microBatchSize <= 1024,
-                    "--micro-batch-size must be between 1 and 1024 (got \(microBatchSize))")
+        if let problem = Self.settings.lazy.compactMap({ $0.problem(self) }).first { throw ConfigurationError(problem) }
         // Each micro-batch's gradient (352 KB) is held until the step's exact sum can take it.
-        try require((batchSize + microBatchSize - 1) / microBatchSize <= 256,
-                    "--batch-size / --micro-batch-size must be at most 256 micro-batches per step")
-        try require(latentDimension >= 1 && latentDimension <= 4096, "--latent-dim must be between 1 and 4096 (got \(latentDimension))")
-        try require(adam.learningRate.isFinite && adam.learningRate > 0,
-                    "--learning-rate must be a positive number (got \(adam.learningRate))")
-        try require(klWeight.isFinite && klWeight >= 0 && klWeight <= 1000,
-                    "--kl-weight must be between 0 and 1000 (got \(klWeight))")
-        if let limit { try require(limit >= 1, "--limit must be at least 1 (got \(limit))") }
-        if let every = checkpointEvery { try require(every >= 1, "--checkpoint-every must be at least 1 (got \(every))") }
-        try require(threads >= 1 && threads <= 256, "--threads must be between 1 and 256 (got \(threads))")
-        try require(testImages >= 0, "--test-images must be at least 0 (got \(testImages))")
-        try require((testImages + microBatchSize - 1) / microBatchSize <= 2048,
-                    "--test-images / --micro-batch-size must be at most 2048 chunks (test images are scored a micro-batch at a time)")
-        try require(keepCheckpoints >= 1, "--keep-checkpoints must be at least 1 (got \(keepCheckpoints))")
+        if (batchSize + microBatchSize - 1) / microBatchSize > 256 {
+            throw ConfigurationError("--batch-size / --micro-batch-size must be at most 256 micro-batches per step")
+        }
+        if (testImages + microBatchSize - 1) / microBatchSize > 2048 {
+            throw ConfigurationError("--test-images / --micro-batch-size must be at most 2048 chunks (test images are scored a micro-batch at a time)")
+        }
     }
 }
 

@@ -33,6 +33,10 @@ public final class Trainer {
 
     public init(configuration: TrainingConfiguration, data: ImageSet, testData: ImageSet? = nil, state: TrainingState,
                 runDirectory: URL, communicator: Communicator = SingleProcess(), observer: TrainingObserver?) {
+        // Its sizes bound the buffers and collectives below: the caller has checked it.
+        precondition((try? configuration.validate()) != nil, "a trainer needs a configuration that validate() accepts")
+        precondition(state.parameters.count == ParameterLayout(latentDimension: configuration.latentDimension).count,
+                     "the state's parameters are not laid out for latent dimension \(configuration.latentDimension)")
         self.communicator = communicator
         self.testData = testData
         self.configuration = configuration
@@ -277,10 +281,9 @@ public final class Trainer {
         lastSavedStep = state.step
         guard communicator.isRoot else { return }
         let step = state.step
-        let url = try TrainingCheckpoint.save(state, configuration: configuration, dataset: data.fingerprint,
-                                              worldSize: communicator.size, to: store,
-                                              beforeRename: { faults.crashIfSaving(step: step) })
-        observer?.checkpointSaved(url)
+        _ = try TrainingCheckpoint.save(state, configuration: configuration, dataset: data.fingerprint,
+                                        worldSize: communicator.size, to: store,
+                                        beforeRename: { faults.crashIfSaving(step: step) })
     }
 
     /// Replicas must hold identical parameters; a cheap checksum compared across ranks every

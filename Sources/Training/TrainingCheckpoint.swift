@@ -2,54 +2,6 @@ import Checkpoint
 import Foundation
 import Model
 
-/// What identifies a run: the settings that change its numbers. A resume must match them
-/// (unless the user allows a change), and every checkpoint records them.
-public struct RunIdentity: Sendable, Equatable {
-    public var latentDimension: Int
-    public var batchSize: Int
-    public var microBatchSize: Int
-    public var learningRate: Float
-    public var klWeight: Float
-    public var seed: UInt64
-    public var limit: Int?
-    /// `ImageSet.fingerprint` of the training data.
-    public var dataset: String
-
-    public init(latentDimension: Int, batchSize: Int, microBatchSize: Int, learningRate: Float, klWeight: Float,
-                seed: UInt64, limit: Int?, dataset: String) {
-        self.latentDimension = latentDimension
-        self.batchSize = batchSize
-        self.microBatchSize = microBatchSize
-        self.learningRate = learningRate
-        self.klWeight = klWeight
-        self.seed = seed
-        self.limit = limit
-        self.dataset = dataset
-    }
-
-    public init(_ c: TrainingConfiguration, dataset: String) {
-        self.init(latentDimension: c.latentDimension, batchSize: c.batchSize, microBatchSize: c.microBatchSize,
-                  learningRate: c.adam.learningRate, klWeight: c.klWeight, seed: c.seed, limit: c.limit, dataset: dataset)
-    }
-
-    /// The differences from `other`, each as "what: mine vs other's", for a refusal message.
-    public func differences(from requested: RunIdentity) -> [String] {
-        var out: [String] = []
-        func compare<T: Equatable>(_ what: String, _ a: T, _ b: T, _ show: (T) -> String) {
-            if a != b { out.append("\(what) \(show(a)) (this run asks for \(show(b)))") }
-        }
-        compare("latent dimension", latentDimension, requested.latentDimension) { "\($0)" }
-        compare("batch size", batchSize, requested.batchSize) { "\($0)" }
-        compare("micro-batch size", microBatchSize, requested.microBatchSize) { "\($0)" }
-        compare("learning rate", learningRate, requested.learningRate) { "\($0)" }
-        compare("KL weight", klWeight, requested.klWeight) { "\($0)" }
-        compare("seed", seed, requested.seed) { "\($0)" }
-        compare("limit", limit, requested.limit) { $0.map { "\($0)" } ?? "none" }
-        compare("training data", dataset, requested.dataset) { "sha256 \($0.prefix(12))…" }
-        return out
-    }
-}
-
 /// The checkpoint format: model tensors under Keras names and layouts, Adam's moments as
 /// `optimizer.m.<name>` / `optimizer.v.<name>`, and `CheckpointMetadata` as the header's
 /// string metadata.
@@ -64,7 +16,7 @@ public enum TrainingCheckpoint {
             throw TrainingError("not saving step \(state.step): its \(what) hold a value that is not finite")
         }
         let metadata = CheckpointMetadata(state, configuration: c, dataset: dataset, worldSize: worldSize)
-        let layout = ParameterLayout(latentDimension: metadata.latentDimension)
+        let layout = ParameterLayout(latentDimension: metadata.settings.latentDimension)
         return try state.parameters.withUnsafeBufferPointer { p in
             try state.adam.m.withUnsafeBufferPointer { m in
                 try state.adam.v.withUnsafeBufferPointer { v in
@@ -96,7 +48,7 @@ public enum TrainingCheckpoint {
         } catch {
             throw CheckpointError(file.url, error.description)
         }
-        let layout = ParameterLayout(latentDimension: metadata.latentDimension)
+        let layout = ParameterLayout(latentDimension: metadata.settings.latentDimension)
         func read(_ prefix: String) throws -> [Float] {
             var flat = [Float](repeating: 0, count: layout.count)
             try flat.withUnsafeMutableBufferPointer { flat in
@@ -106,10 +58,8 @@ public enum TrainingCheckpoint {
             }
             return flat
         }
-        var adam = Adam(count: layout.count, hyperparameters: metadata.adam)
-        adam.m = try read("optimizer.m.")
-        adam.v = try read("optimizer.v.")
-        adam.step = metadata.step
+        let adam = Adam(hyperparameters: metadata.settings.adam, m: try read("optimizer.m."), v: try read("optimizer.v."),
+                        step: metadata.step)
         let state = TrainingState(parameters: try read(""), adam: adam, epoch: metadata.epoch,
                                   stepInEpoch: metadata.stepInEpoch, epochTotals: metadata.epochTotals)
         return Contents(state: state, metadata: metadata)

@@ -4,7 +4,6 @@ import Foundation
 public protocol TrainingObserver: AnyObject {
     func stepFinished(_ progress: StepProgress)
     func epochFinished(_ metrics: EpochMetrics) throws
-    func checkpointSaved(_ url: URL)
 }
 
 public struct StepProgress: Sendable {

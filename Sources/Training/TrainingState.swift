@@ -29,6 +29,7 @@ public struct TrainingState: Sendable {
     }
 
     public init(parameters: [Float], adam: Adam, epoch: Int, stepInEpoch: Int, epochTotals: EpochTotals) {
+        precondition(parameters.count == adam.m.count, "Adam's moments are not laid out like the parameters")
         self.parameters = parameters
         self.adam = adam
         self.epoch = epoch

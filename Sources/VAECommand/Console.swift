@@ -55,6 +55,4 @@ final class Console: TrainingObserver {
         Console.say(line + String(format: "  %.0f images/s  %.2f s", m.imagesPerSecond, m.seconds))
         try onEpoch?(m.epoch)
     }
-
-    func checkpointSaved(_ url: URL) {}
 }

@@ -20,6 +20,16 @@ enum ExplorerScript {
     const t = {};
     for (const name of Object.keys(data.layout)) t[name] = tensor(name);
     const L = data.latent;
+    // The layers' widths and the sides, from the tensors' shapes (Keras layouts: Conv2D [k, k,
+    // in, out], Conv2DTranspose [k, k, out, in], Dense [in, out]); every convolution is k x k,
+    // the encoder's two halve the side and the decoder's first two double it.
+    const shape = (name) => data.layout[name][1];
+    const [K, , , C1] = shape("encoder.conv1.kernel"), C2 = shape("encoder.conv2.kernel")[3];
+    const [FLAT, HIDDEN] = shape("encoder.dense.kernel"), DENSE = shape("decoder.dense.kernel")[1];
+    // D0 channels on the dense layer's S0 x S0 grid, D1 after the first transposed convolution, D2 after the second.
+    const [, , D1, D0] = shape("decoder.deconv1.kernel"), [, , D2] = shape("decoder.deconv2.kernel");
+    const IN = 4 * Math.round(Math.sqrt(FLAT / C2)), S0 = Math.round(Math.sqrt(DENSE / D0));
+    const S1 = 2 * S0, OUT = 2 * S1, PIXELS = OUT * OUT, TAPS = K * K;
 
     // Dense: kernel [in, out].
     function dense(x, inputs, outputs, kernel, bias, relu) {
@@ -33,17 +43,17 @@ enum ExplorerScript {
       if (relu) for (let o = 0; o < outputs; o++) if (y[o] < 0) y[o] = 0;
       return y;
     }
-    // Conv2D 3x3, stride 2, "same" (TensorFlow pads after): kernel [3, 3, in, out], ReLU.
+    // Conv2D K x K, stride 2, "same" (TensorFlow pads after): kernel [K, K, in, out], ReLU.
     function conv(x, side, cin, kernel, bias, cout) {
       const half = side / 2, y = new Float64Array(half * half * cout);
       for (let i = 0; i < half; i++) for (let j = 0; j < half; j++) {
         const at = (i * half + j) * cout;
         for (let co = 0; co < cout; co++) y[at + co] = bias[co];
-        for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) {
+        for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) {
           const r = 2 * i + a, c = 2 * j + b;
           if (r >= side || c >= side) continue;
           for (let ci = 0; ci < cin; ci++) {
-            const v = x[(r * side + c) * cin + ci], k = ((a * 3 + b) * cin + ci) * cout;
+            const v = x[(r * side + c) * cin + ci], k = ((a * K + b) * cin + ci) * cout;
             for (let co = 0; co < cout; co++) y[at + co] += v * kernel[k + co];
           }
         }
@@ -52,10 +62,10 @@ enum ExplorerScript {
       return y;
     }
     function encode(input) {
-      const c1 = conv(input, 8, 1, t["encoder.conv1.kernel"], t["encoder.conv1.bias"], 32);
-      const c2 = conv(c1, 4, 32, t["encoder.conv2.kernel"], t["encoder.conv2.bias"], 64);
-      const hidden = dense(c2, 256, 16, t["encoder.dense.kernel"], t["encoder.dense.bias"], true);
-      return dense(hidden, 16, L, t["encoder.z_mean.kernel"], t["encoder.z_mean.bias"], false);
+      const c1 = conv(input, IN, 1, t["encoder.conv1.kernel"], t["encoder.conv1.bias"], C1);
+      const c2 = conv(c1, IN / 2, C1, t["encoder.conv2.kernel"], t["encoder.conv2.bias"], C2);
+      const hidden = dense(c2, FLAT, HIDDEN, t["encoder.dense.kernel"], t["encoder.dense.bias"], true);
+      return dense(hidden, HIDDEN, L, t["encoder.z_mean.kernel"], t["encoder.z_mean.bias"], false);
     }
     // The decoder, laid out once at load for its loops (about 5.7 million multiply-adds a
     // decode, so well under a frame): each layer reads an input grid with a zero border (so no
@@ -71,7 +81,7 @@ enum ExplorerScript {
       }
       return { positions, taps, from, to };
     }
-    // Kernel [3, 3, out, in] -> per phase [out / 4][tap][in][4]: a block of four outputs reads
+    // Kernel [K, K, out, in] -> per phase [out / 4][tap][in][4]: a block of four outputs reads
     // its weights in order.
     function pack(kernel, cin, cout, tapIndices) {
       const w = new Float64Array(tapIndices.length * cin * cout);
@@ -87,14 +97,14 @@ enum ExplorerScript {
       const inRow = side + 1, all = [];
       for (let py = 0; py < 2; py++) for (let px = 0; px < 2; px++) {
         const shifts = [];
-        for (let ky = py; ky < 3; ky += 2) for (let kx = px; kx < 3; kx += 2) shifts.push([ky, kx]);
+        for (let ky = py; ky < K; ky += 2) for (let kx = px; kx < K; kx += 2) shifts.push([ky, kx]);
         const phase = gather(side * side, shifts.length,
           (p, tap) => {
             const m = Math.floor(p / side), q = p % side, [ky, kx] = shifts[tap];
             return ((m - (ky - py) / 2 + 1) * inRow + (q - (kx - px) / 2 + 1)) * cin;
           },
           (p) => ((2 * Math.floor(p / side) + py + 1) * outRow + 2 * (p % side) + px + 1) * cout);
-        phase.weights = pack(kernel, cin, cout, shifts.map(([ky, kx]) => ky * 3 + kx));
+        phase.weights = pack(kernel, cin, cout, shifts.map(([ky, kx]) => ky * K + kx));
         all.push(phase);
       }
       return all;
@@ -126,43 +136,44 @@ enum ExplorerScript {
     const decoder = (() => {
       const bias = (name) => Float64Array.from(t[name]);
       // Conv2DTranspose stride 1, "same": output (r, c) sums taps (a, b) of input (r + 1 - a,
-      // c + 1 - b), at (r + 2 - a, c + 2 - b) in the 30x30 grid. Its kernel [3, 3, 1, 32] is
-      // already [tap][in].
-      const lastWeights = Float64Array.from(t["decoder.deconv3.kernel"]);
-      const lastFrom = new Int32Array(784 * 9);
-      for (let r = 0; r < 28; r++) for (let c = 0; c < 28; c++) for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++)
-        lastFrom[(r * 28 + c) * 9 + a * 3 + b] = ((r + 2 - a) * 30 + c + 2 - b) * 32;
+      // c + 1 - b), at (r + 2 - a, c + 2 - b) in the grid with its border. Its kernel [K, K, 1,
+      // D2] is already [tap][in].
+      const lastWeights = Float64Array.from(t["decoder.deconv3.kernel"]), row = OUT + 2;
+      const lastFrom = new Int32Array(PIXELS * TAPS);
+      for (let r = 0; r < OUT; r++) for (let c = 0; c < OUT; c++) for (let a = 0; a < K; a++) for (let b = 0; b < K; b++)
+        lastFrom[(r * OUT + c) * TAPS + a * K + b] = ((r + 2 - a) * row + c + 2 - b) * D2;
       return {
         denseKernel: Float64Array.from(t["decoder.dense.kernel"]), denseBias: bias("decoder.dense.bias"),
-        first: phases(7, 64, 64, t["decoder.deconv1.kernel"], 15), firstBias: bias("decoder.deconv1.bias"),
-        second: phases(14, 64, 32, t["decoder.deconv2.kernel"], 30), secondBias: bias("decoder.deconv2.bias"),
+        first: phases(S0, D0, D1, t["decoder.deconv1.kernel"], S1 + 1), firstBias: bias("decoder.deconv1.bias"),
+        second: phases(S1, D1, D2, t["decoder.deconv2.kernel"], row), secondBias: bias("decoder.deconv2.bias"),
         lastWeights, lastFrom, lastBias: t["decoder.deconv3.bias"][0],
-        // Grids with their zero borders: 7x7x64 after one row and column, 14x14x64 likewise,
-        // 28x28x32 inside a border of one.
-        g1: new Float64Array(8 * 8 * 64), g2: new Float64Array(15 * 15 * 64), g3: new Float64Array(30 * 30 * 32),
+        // Grids with their zero borders: S0 x S0 x D0 after one row and column, S1 x S1 x D1
+        // likewise, OUT x OUT x D2 inside a border of one.
+        g1: new Float64Array((S0 + 1) * (S0 + 1) * D0), g2: new Float64Array((S1 + 1) * (S1 + 1) * D1),
+        g3: new Float64Array(row * row * D2),
       };
     })();
-    // The 28x28 probabilities at latent point z, into `pixels`.
-    function decode(z, pixels = new Float64Array(784)) {
+    // The OUT x OUT probabilities at latent point z, into `pixels`.
+    function decode(z, pixels = new Float64Array(PIXELS)) {
       const d = decoder, g1 = d.g1, g2 = d.g2, g3 = d.g3;
-      // Dense to 7x7x64, ReLU, into g1's interior.
-      for (let p = 0; p < 49; p++) {
-        const at = ((Math.floor(p / 7) + 1) * 8 + (p % 7) + 1) * 64;
-        for (let c = 0; c < 64; c++) {
-          const o = p * 64 + c;
+      // Dense to S0 x S0 x D0, ReLU, into g1's interior.
+      for (let p = 0; p < S0 * S0; p++) {
+        const at = ((Math.floor(p / S0) + 1) * (S0 + 1) + (p % S0) + 1) * D0;
+        for (let c = 0; c < D0; c++) {
+          const o = p * D0 + c;
           let s = d.denseBias[o];
-          for (let j = 0; j < L; j++) s += z[j] * d.denseKernel[j * 3136 + o];
+          for (let j = 0; j < L; j++) s += z[j] * d.denseKernel[j * DENSE + o];
           g1[at + c] = s > 0 ? s : 0;
         }
       }
-      for (const phase of d.first) product(g1, phase, 64, 64, d.firstBias, g2);
-      for (const phase of d.second) product(g2, phase, 64, 32, d.secondBias, g3);
+      for (const phase of d.first) product(g1, phase, D0, D1, d.firstBias, g2);
+      for (const phase of d.second) product(g2, phase, D1, D2, d.secondBias, g3);
       const w = d.lastWeights, from = d.lastFrom;
-      for (let p = 0; p < 784; p++) {
+      for (let p = 0; p < PIXELS; p++) {
         let s = d.lastBias;
-        for (let tap = 0; tap < 9; tap++) {
-          const x = from[p * 9 + tap], k = tap * 32;
-          for (let ci = 0; ci < 32; ci++) s += g3[x + ci] * w[k + ci];
+        for (let tap = 0; tap < TAPS; tap++) {
+          const x = from[p * TAPS + tap], k = tap * D2;
+          for (let ci = 0; ci < D2; ci++) s += g3[x + ci] * w[k + ci];
         }
         pixels[p] = 1 / (1 + Math.exp(-s));
       }
@@ -207,7 +218,7 @@ enum ExplorerScript {
     }
 
     const digits = floats(data.digits.inputs), labels = data.digits.labels, count = labels.length;
-    const input = (i) => digits.subarray(i * 64, (i + 1) * 64);
+    const input = (i) => digits.subarray(i * IN * IN, (i + 1) * IN * IN);
     const codes = Array.from({ length: count }, (_, i) => encode(input(i)));
     const $ = (id) => document.getElementById(id);
     const explorer = (window.explorer = { encode, decode, bicubic, codes });
@@ -237,14 +248,14 @@ enum ExplorerScript {
     }
     // The point under the pointer, the other dimensions at their sliders' values.
     let at = [size / 2, size / 2];
-    const planePixels = new Float64Array(784), morphPixels = new Float64Array(784), upscalePixels = new Float64Array(784);
+    const planePixels = new Float64Array(PIXELS), morphPixels = new Float64Array(PIXELS), upscalePixels = new Float64Array(PIXELS);
     function planeDecode() {
       const z = Float64Array.from(base);
       z[ax] = lo[0] + (at[0] / size) * (hi[0] - lo[0]);
       z[ay] = lo[1] + ((size - at[1]) / size) * (hi[1] - lo[1]);
       const pixels = decode(z, planePixels);
       drawPlane();
-      paint($("plane-decode"), pixels, 28);
+      paint($("plane-decode"), pixels, OUT);
       $("plane-z").textContent = "z = (" + Array.from(z, (v) => v.toFixed(2)).join(", ") + ")";
       explorer.plane = { z, pixels };
     }
@@ -271,7 +282,7 @@ enum ExplorerScript {
       const k = Number(morphStep.value), s = Math.fround(k / (steps - 1));
       const z = codes[from].map((a, j) => Math.fround(Math.fround(1 - s) * a) + Math.fround(s * codes[to][j]));
       const pixels = decode(z, morphPixels);
-      paint($("morph-decode"), pixels, 28);
+      paint($("morph-decode"), pixels, OUT);
       marks = [from, to];
       drawPlane();
       explorer.morph = { from, to, step: k, steps, z, pixels };
@@ -289,12 +300,12 @@ enum ExplorerScript {
     });
 
     // Upscaling: a test digit, or one drawn on the 8x8 grid, by the model and by bicubic.
-    const grid = $("draw"), drawn = new Float64Array(64);
+    const grid = $("draw"), drawn = new Float64Array(IN * IN);
     function upscale() {
-      const z = encode(drawn), pixels = decode(z, upscalePixels), smooth = bicubic(drawn, 8, 28);
-      paint(grid, drawn, 8);
-      paint($("upscale-model"), pixels, 28);
-      paint($("upscale-bicubic"), smooth, 28);
+      const z = encode(drawn), pixels = decode(z, upscalePixels), smooth = bicubic(drawn, IN, OUT);
+      paint(grid, drawn, IN);
+      paint($("upscale-model"), pixels, OUT);
+      paint($("upscale-bicubic"), smooth, OUT);
       explorer.upscale = { input: Array.from(drawn), z, pixels, bicubic: smooth };
     }
     $("upscale-index").addEventListener("input", (event) => {
@@ -305,8 +316,8 @@ enum ExplorerScript {
     $("clear").addEventListener("click", () => { drawn.fill(0); upscale(); });
     const ink = (event) => {
       if (!(event.buttons & 1)) return;
-      const [x, y] = pointer(event, grid), cell = Math.floor(y) * 8 + Math.floor(x);
-      if (x < 0 || y < 0 || x >= 8 || y >= 8) return;
+      const [x, y] = pointer(event, grid), cell = Math.floor(y) * IN + Math.floor(x);
+      if (x < 0 || y < 0 || x >= IN || y >= IN) return;
       drawn[cell] = event.shiftKey ? 0 : 1;
       upscale();
     };

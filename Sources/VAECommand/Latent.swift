@@ -57,10 +57,6 @@ enum LatentPicture {
     static func manifold(_ weights: InferenceWeights) -> GreyImage {
         let n = manifoldSide
         let decoded = LatentPlane.decodings(weights, side: n, extent: manifoldExtent)
-        let digits = (0..<(n * n)).map { i in
-            GreyImage(width: VAE.outputSide, height: VAE.outputSide,
-                      pixels: Array(decoded[(i * VAE.outputPixels)..<((i + 1) * VAE.outputPixels)]))
-        }
-        return GreyImage.grid(digits, columns: n, padding: 0, background: 0).enlarged(by: 2)
+        return GreyImage.grid(GreyImage.squares(decoded, side: VAE.outputSide), columns: n, padding: 0, background: 0).enlarged(by: 2)
     }
 }

@@ -65,15 +65,10 @@ struct Morph: ParsableCommand {
         let images = try dataOption.load(split)
         let first = try index(from, digit: fromDigit, default: 10, flag: "--from", in: images)
         let last = try index(to, digit: toDigit, default: 5, flag: "--to", in: images)
-        let frames = Inference.morph(weights, from: lowResolution(images, first), to: lowResolution(images, last), steps: steps)
-        let pictures = (0..<steps).map { i in
-            GreyImage(width: VAE.outputSide, height: VAE.outputSide,
-                      pixels: Array(frames[(i * VAE.outputPixels)..<((i + 1) * VAE.outputPixels)])).enlarged(by: scale)
-        }
-        try GIF.write(frames: pictures, delayCentiseconds: GIF.delayCentiseconds(framesPerSecond: fps),
-                      to: URL(fileURLWithPath: out))
         let stripPath = strip ?? String(out.dropLast(4)) + "-strip.png"
-        try PNG.write(Sheet.digits(frames, count: steps, scale: scale, columns: steps), to: URL(fileURLWithPath: stripPath))
+        try Self.write(weights, from: images.lowResolution(first), to: images.lowResolution(last), steps: steps,
+                       framesPerSecond: fps, gifScale: scale, stripScale: scale,
+                       gif: URL(fileURLWithPath: out), strip: URL(fileURLWithPath: stripPath))
         Console.say("morphed \(split.rawValue) image \(first) (a \(images.labels[first])) into image \(last) (a \(images.labels[last])) in \(steps) frames -> \(out), \(stripPath)")
     }
 
@@ -91,9 +86,13 @@ struct Morph: ParsableCommand {
         return chosen
     }
 
-    private func lowResolution(_ images: ImageSet, _ index: Int) -> [Float] {
-        var pixels = [Float](repeating: 0, count: VAE.inputPixels)
-        images.lowResolution(index, into: &pixels)
-        return pixels
+    /// `steps` decodings along the line between two 8x8 inputs' encodings, as an animated GIF
+    /// and a PNG strip, each pixel enlarged as asked.
+    static func write(_ weights: InferenceWeights, from: [Float], to: [Float], steps: Int, framesPerSecond: Double,
+                      gifScale: Int, stripScale: Int, gif: URL, strip: URL) throws {
+        let frames = Inference.morph(weights, from: from, to: to, steps: steps)
+        let pictures = GreyImage.squares(frames, side: VAE.outputSide).map { $0.enlarged(by: gifScale) }
+        try GIF.write(frames: pictures, delayCentiseconds: GIF.delayCentiseconds(framesPerSecond: framesPerSecond), to: gif)
+        try PNG.write(Sheet.digits(frames, count: steps, scale: stripScale, columns: steps), to: strip)
     }
 }

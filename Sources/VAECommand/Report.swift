@@ -29,11 +29,11 @@ struct Report: ParsableCommand {
         // Weights from elsewhere have no training metadata: their page shows what the tensors say.
         let saved = try? CheckpointMetadata(file.metadata)
         var settings: [(String, String)] = [("checkpoint", file.url.path)]
-        if let saved { settings.append(("position", "epoch \(saved.epoch) of \(saved.epochsPlanned), step \(saved.step)")) }
-        settings.append(("latent dimension", "\(weights.model.latentDimension)"))
         if let saved {
-            settings += [("batch size", "\(saved.batchSize)"), ("learning rate", "\(saved.adam.learningRate)"),
-                         ("KL weight", "\(saved.klWeight)"), ("seed", "\(saved.seed)")]
+            settings.append(("position", "epoch \(saved.epoch) of \(saved.settings.epochs), step \(saved.step)"))
+            settings += saved.settings.shownSettings
+        } else {
+            settings.append(("latent dimension", "\(weights.model.latentDimension)"))
         }
         // RUN/checkpoints/step-N.safetensors: RUN/metrics.jsonl holds the curves.
         let folder = file.url.deletingLastPathComponent()

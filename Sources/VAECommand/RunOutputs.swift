@@ -58,11 +58,7 @@ struct RunOutputs {
             truth.withUnsafeMutableBufferPointer { test.target(i, into: $0.baseAddress! + i * VAE.outputPixels) }
         }
         let model = Inference.reconstruct(weights, inputs: inputs, count: count)
-        func image(_ pixels: [Float], _ i: Int, side: Int) -> GreyImage {
-            GreyImage(width: side, height: side, pixels: Array(pixels[(i * side * side)..<((i + 1) * side * side)]))
-        }
-        var cells: [GreyImage] = []
-        for i in 0..<count { cells.append(image(inputs, i, side: VAE.inputSide).enlarged(by: cell / VAE.inputSide)) }
+        var cells = GreyImage.squares(inputs, side: VAE.inputSide).map { $0.enlarged(by: cell / VAE.inputSide) }
         for i in 0..<count {
             var bicubic = [Float](repeating: 0, count: VAE.outputPixels)
             inputs.withUnsafeBufferPointer { x in
@@ -71,25 +67,17 @@ struct RunOutputs {
             }
             cells.append(GreyImage(width: side, height: side, pixels: bicubic.map { min(max($0, 0), 1) }).enlarged(by: 2))
         }
-        for i in 0..<count { cells.append(image(model, i, side: side).enlarged(by: 2)) }
-        for i in 0..<count { cells.append(image(truth, i, side: side).enlarged(by: 2)) }
+        cells += GreyImage.squares(model, side: side).map { $0.enlarged(by: 2) }
+        cells += GreyImage.squares(truth, side: side).map { $0.enlarged(by: 2) }
         let sheet = GreyImage.grid(cells, columns: count, padding: 4, background: 0.3)
         try PNG.write(sheet.enlarged(by: 2), to: url("upscale.png"))
     }
 
     private func morph(_ weights: InferenceWeights, _ train: ImageSet) throws {
         guard train.count > max(Self.morphFrom, Self.morphTo) else { return }
-        var from = [Float](repeating: 0, count: VAE.inputPixels), to = from
-        train.lowResolution(Self.morphFrom, into: &from)
-        train.lowResolution(Self.morphTo, into: &to)
-        let steps = Self.morphSteps
-        let frames = Inference.morph(weights, from: from, to: to, steps: steps)
-        let pictures = (0..<steps).map { i in
-            GreyImage(width: VAE.outputSide, height: VAE.outputSide,
-                      pixels: Array(frames[(i * VAE.outputPixels)..<((i + 1) * VAE.outputPixels)])).enlarged(by: 6)
-        }
-        try GIF.write(frames: pictures, delayCentiseconds: GIF.delayCentiseconds(framesPerSecond: 10), to: url("morph.gif"))
-        try PNG.write(Sheet.digits(frames, count: steps, scale: 3, columns: steps), to: url("morph-strip.png"))
+        try Morph.write(weights, from: train.lowResolution(Self.morphFrom), to: train.lowResolution(Self.morphTo),
+                        steps: Self.morphSteps, framesPerSecond: 10, gifScale: 6, stripScale: 3,
+                        gif: url("morph.gif"), strip: url("morph-strip.png"))
     }
 
     /// The test set's encodings (z_mean), coloured by digit. Returns a caption.
@@ -154,11 +142,7 @@ struct RunOutputs {
 
     private func report(settings: [(String, String)], scores: Scores, latentNote: String, manifold: Bool, curves: Bool,
                         explorer: String) throws -> URL {
-        func escape(_ text: String) -> String {
-            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
-        let rows = settings.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined(separator: "\n")
+        let rows = settings.map { "<tr><th>\(escapeXML($0.0))</th><td>\(escapeXML($0.1))</td></tr>" }.joined(separator: "\n")
         func score(_ name: String, _ psnr: Double, _ ssim: Double) -> String {
             String(format: "<tr><th>%@</th><td>%.2f dB</td><td>%.3f</td></tr>", name, psnr, ssim)
         }
@@ -183,20 +167,20 @@ struct RunOutputs {
         <div class="row">
         <figure><canvas id="plane" width="360" height="360"></canvas>
         <figcaption>The first \(Self.explorerDigits) test digits' encodings, coloured by digit (0 blue, 1 orange, 2 green, 3 red, 4 purple, 5 brown, 6 pink, 7 grey, 8 olive, 9 cyan).<br>Move over the plane to decode that point; click two digits to morph between them.</figcaption></figure>
-        <figure><canvas id="plane-decode" class="digit" width="28" height="28"></canvas><figcaption id="plane-z"></figcaption>
+        <figure><canvas id="plane-decode" class="digit" width="\(VAE.outputSide)" height="\(VAE.outputSide)"></canvas><figcaption id="plane-z"></figcaption>
         <div id="sliders"></div></figure>
         </div>
         <h3>Morph</h3>
         <div class="row"><div><label>from test digit <input id="morph-from" type="number" min="0" max="\(Self.explorerDigits - 1)" value="3"></label>
         <label>to <input id="morph-to" type="number" min="0" max="\(Self.explorerDigits - 1)" value="2"></label><br>
         <label>step <input id="morph-step" type="range" min="0" max="\(Self.morphSteps - 1)" value="0"></label></div>
-        <canvas id="morph-decode" class="digit" width="28" height="28"></canvas></div>
+        <canvas id="morph-decode" class="digit" width="\(VAE.outputSide)" height="\(VAE.outputSide)"></canvas></div>
         <h3>Upscale</h3>
         <div class="row"><div><label>test digit <input id="upscale-index" type="number" min="0" max="\(Self.explorerDigits - 1)" value="0"></label>
         <button id="clear" type="button">clear</button><br>or draw on the 8x8 grid (shift erases)<br>
-        <canvas id="draw" class="digit" width="8" height="8" style="cursor: crosshair"></canvas></div>
-        <figure><canvas id="upscale-bicubic" class="digit" width="28" height="28"></canvas><figcaption>bicubic</figcaption></figure>
-        <figure><canvas id="upscale-model" class="digit" width="28" height="28"></canvas><figcaption>this model</figcaption></figure></div>
+        <canvas id="draw" class="digit" width="\(VAE.inputSide)" height="\(VAE.inputSide)" style="cursor: crosshair"></canvas></div>
+        <figure><canvas id="upscale-bicubic" class="digit" width="\(VAE.outputSide)" height="\(VAE.outputSide)"></canvas><figcaption>bicubic</figcaption></figure>
+        <figure><canvas id="upscale-model" class="digit" width="\(VAE.outputSide)" height="\(VAE.outputSide)"></canvas><figcaption>this model</figcaption></figure></div>
         </section>
         <noscript><p>With JavaScript on, this page also decodes the latent space live, morphs between digits and upscales digits you draw.</p></noscript>
         <script type="application/json" id="explorer-data">\(explorer)</script>
@@ -214,7 +198,7 @@ struct RunOutputs {
         <figcaption>The first \(Self.sheetDigits) test digits. Rows, top to bottom: the 8x8 input, bicubic upscaling, this model's upscaling, the original 28x28.</figcaption></figure>
         <figure><img src="morph.gif" alt="morph animation" width="168"> <img src="morph-strip.png" alt="morph frames">
         <figcaption>Morphing training image \(Self.morphFrom) into image \(Self.morphTo) (a 3 into a 2, as in the write-up): \(Self.morphSteps) decodings along the line between their encodings.</figcaption></figure>
-        <figure><img src="latent.svg" alt="latent space"><figcaption>\(escape(latentNote))</figcaption></figure>
+        <figure><img src="latent.svg" alt="latent space"><figcaption>\(escapeXML(latentNote))</figcaption></figure>
         \(manifold ? "<figure><img src=\"manifold.png\" alt=\"decoded latent plane\"><figcaption>Decodings of a \(LatentPicture.manifoldSide)x\(LatentPicture.manifoldSide) grid over the latent plane, z from \(-LatentPicture.manifoldExtent) to \(LatentPicture.manifoldExtent) on each axis (z[0] left to right, z[1] bottom to top).</figcaption></figure>" : "")
         \(curves ? "<figure><img src=\"losses.svg\" alt=\"loss curves\"><figcaption>Training loss (mean of the epoch's batches) and test loss, per epoch; with a KL weight other than 1 the KL term is weighted as in training.</figcaption></figure>" : "")
         </body></html>

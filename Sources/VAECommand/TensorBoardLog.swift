@@ -55,8 +55,6 @@ final class TensorBoardLog: TrainingObserver {
         values += [("speed/images_per_second", m.imagesPerSecond), ("speed/allreduce_ms_per_step", m.allReduceMillisecondsPerStep)]
         try file.scalars(values, step: m.step)
     }
-
-    func checkpointSaved(_ url: URL) {}
 }
 
 /// Several observers of one trainer, told in order.
@@ -65,5 +63,4 @@ final class Observers: TrainingObserver {
     init(_ all: [TrainingObserver]) { self.all = all }
     func stepFinished(_ progress: StepProgress) { all.forEach { $0.stepFinished(progress) } }
     func epochFinished(_ metrics: EpochMetrics) throws { try all.forEach { try $0.epochFinished(metrics) } }
-    func checkpointSaved(_ url: URL) { all.forEach { $0.checkpointSaved(url) } }
 }

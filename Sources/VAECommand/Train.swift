@@ -33,45 +33,20 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("run-dir"), help: "Run directory: checkpoints, metrics and outputs.")
     var runDir = "runs/vae"
 
-    @Option(help: "Total epochs of the run; a resumed run continues until this many are done. (default: 150, or a resumed run's own)")
-    var epochs: Int?
-
-    @Option(name: .customLong("batch-size"),
-            help: "Images per optimiser step, over all ranks. Up to 64 micro-batches a step, gradients travel between ranks as 4 bytes a value, 8 beyond. (default: 128)")
-    var batchSize: Int?
-
-    @Option(name: .customLong("micro-batch-size"),
-            help: "Images per forward/backward call; gradients of micro-batches are summed exactly. (default: 16)")
-    var microBatchSize: Int?
-
-    @Option(name: .customLong("latent-dim"), help: "Size of the latent space. (default: 2)")
-    var latentDim: Int?
-
-    @Option(name: .customLong("learning-rate"), help: "Adam's learning rate. (default: 0.001)")
-    var learningRate: Float?
-
-    @Option(name: .customLong("kl-weight"),
-            help: "Weight of the KL term in the loss; below 1 gives sharper upscaling and a less regular latent space. (default: 1, the seed's VAE)")
-    var klWeight: Float?
-
-    @Option(help: "Seed of everything random: initial weights, shuffles, sampling noise. (default: 1)")
-    var seed: UInt64?
-
-    @Option(help: "Train on the first N training images only.")
-    var limit: Int?
-
-    @Option(name: .customLong("checkpoint-every"), help: "Also checkpoint every N steps. (default: only at epoch ends, or a resumed run's own)")
-    var checkpointEvery: Int?
-
-    @Option(name: .customLong("keep-checkpoints"), help: "How many checkpoints to keep. (default: 3, or a resumed run's own)")
-    var keepCheckpoints: Int?
-
-    @Option(name: .customLong("test-images"),
-            help: "Score the first N test images at every epoch's end (0: none). (default: 10000)")
-    var testImages: Int?
-
-    @Option(help: "Threads computing micro-batches in each process; results do not depend on it. (default: all cores for a single process, 1 per MPI rank)")
-    var threads: Int?
+    // The run's settings: each flag is named after its property, and its help, its check and
+    // how `apply` sets it are its declaration's (`TrainingConfiguration.settings`).
+    @Option(help: declared("epochs")) var epochs: Int?
+    @Option(help: declared("batch-size")) var batchSize: Int?
+    @Option(help: declared("micro-batch-size")) var microBatchSize: Int?
+    @Option(help: declared("latent-dim")) var latentDim: Int?
+    @Option(help: declared("learning-rate")) var learningRate: Float?
+    @Option(help: declared("kl-weight")) var klWeight: Float?
+    @Option(help: declared("seed")) var seed: UInt64?
+    @Option(help: declared("limit")) var limit: Int?
+    @Option(help: declared("checkpoint-every")) var checkpointEvery: Int?
+    @Option(help: declared("keep-checkpoints")) var keepCheckpoints: Int?
+    @Option(help: declared("test-images")) var testImages: Int?
+    @Option(help: declared("threads")) var threads: Int?
 
     @Option(name: .customLong("outputs-every"), help: "Also write RUN/outputs every N epochs (they are always written at the end).")
     var outputsEvery: Int?
@@ -95,12 +70,12 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue the run in --run-dir from its newest valid checkpoint.")
     var resume = false
 
-    @Flag(name: .customLong("allow-config-change"),
-          help: "With --resume, accept a different batch size, learning rate, KL weight, seed, limit or data set.")
+    @Flag(name: .customLong("allow-config-change"), help: ArgumentHelp(
+        "With --resume, accept a different " + TrainingConfiguration.settings.filter { $0.role == .identity }.map(\.name).joined(separator: ", ")
+        + " or data set."))
     var allowConfigChange = false
 
     func validate() throws {
-        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256 (got \(threads))") }
         if let outputsEvery, outputsEvery < 1 { throw ValidationError("--outputs-every must be at least 1 (got \(outputsEvery))") }
         if tensorboardEvery < 1 { throw ValidationError("--tensorboard-every must be at least 1 (got \(tensorboardEvery))") }
         for (flag, value) in [("--collective-timeout", collectiveTimeout), ("--slow-collective-timeout", slowCollectiveTimeout)] {
@@ -122,13 +97,14 @@ struct Train: ParsableCommand {
         let defaults = CollectiveTimeouts()
         communicator.timeouts = CollectiveTimeouts(normal: collectiveTimeout ?? defaults.normal,
                                                    slow: slowCollectiveTimeout ?? defaults.slow)
-        var (train, test, dataDirectory, configuration, state) = try communicator.collectively("start-up agreement") {
-            try prepare(runDirectory: runDirectory, isRoot: communicator.isRoot, console: console)
-        }
         // Ranks already share the cores out; a lone process takes them all.
-        configuration.threads = threads ?? (communicator.size > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount)
+        let defaultThreads = communicator.size > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount
+        let (train, test, dataDirectory, configuration, state) = try communicator.collectively("start-up agreement") {
+            try prepare(runDirectory: runDirectory, isRoot: communicator.isRoot, defaultThreads: defaultThreads, console: console)
+        }
         // Every rank must run the same job: same settings, same data, same starting point.
-        let agreement = "\(RunIdentity(configuration, dataset: train.fingerprint)) \(configuration.epochs) \(state.step) \(String(describing: configuration.checkpointEvery))"
+        let settings = TrainingConfiguration.settings.filter { $0.key != nil }.map { "\($0.flag) \($0.text(configuration))" }
+        let agreement = "\(settings) \(train.fingerprint) \(state.step)"
         guard try communicator.allAgree(on: stableChecksum(agreement.utf8), label: "start-up agreement") else {
             throw AgreedFailure("ranks were started with different configurations (flags, data or checkpoints differ between ranks); every rank must get the same arguments")
         }
@@ -145,7 +121,8 @@ struct Train: ParsableCommand {
         }
         let tensorBoard = communicator.isRoot && tensorboard
             ? try TensorBoardLog(runDirectory: runDirectory, every: tensorboardEvery, resumingAt: resume ? state.step : nil) : nil
-        if !resume { try tensorBoard?.settings(tensorBoardSettings(configuration, dataDirectory: dataDirectory)) }
+        // The settings that make the run what it is: not the world size or threads, which change nothing in it.
+        if !resume { try tensorBoard?.settings([("data", dataDirectory.path)] + configuration.shownSettings) }
         // TensorBoard first: an epoch's scalars go before the pictures the console's hook writes.
         let observers = Observers((tensorBoard.map { [$0] } ?? []) + [console])
         let trainer = Trainer(configuration: configuration, data: train, testData: test, state: state,
@@ -156,8 +133,7 @@ struct Train: ParsableCommand {
             console.onEpoch = { [unowned trainer] epoch in
                 guard epoch % outputsEvery == 0 && epoch < configuration.epochs else { return }
                 let report = try writeOutputs(trainer, train: train, test: test, runDirectory: runDirectory,
-                                              dataDirectory: dataDirectory, worldSize: communicator.size)
-                try tensorBoard?.outputs(in: report.deletingLastPathComponent(), step: trainer.state.step)
+                                              dataDirectory: dataDirectory, worldSize: communicator.size, tensorBoard: tensorBoard)
                 console.say("outputs of epoch \(epoch): \(report.path)")
             }
         }
@@ -172,41 +148,27 @@ struct Train: ParsableCommand {
         let newest = try store.steps().last.map { store.url(forStep: $0).path } ?? "none"
         console.say("done: \(trainer.state.epoch) epochs, step \(trainer.state.step); newest checkpoint \(newest)")
         let report = try writeOutputs(trainer, train: train, test: test, runDirectory: runDirectory,
-                                      dataDirectory: dataDirectory, worldSize: communicator.size)
-        try tensorBoard?.outputs(in: report.deletingLastPathComponent(), step: trainer.state.step)
+                                      dataDirectory: dataDirectory, worldSize: communicator.size, tensorBoard: tensorBoard)
         console.say("outputs: \(report.path) and the pictures beside it")
         return outcome
     }
 
-    /// The run's pictures and report page, for the parameters the trainer holds now.
+    /// The run's pictures and report page, for the parameters the trainer holds now, and the
+    /// pictures in TensorBoard at the current step.
     private func writeOutputs(_ trainer: Trainer, train: ImageSet, test: ImageSet, runDirectory: URL,
-                              dataDirectory: URL, worldSize: Int) throws -> URL {
+                              dataDirectory: URL, worldSize: Int, tensorBoard: TensorBoardLog?) throws -> URL {
         let c = trainer.configuration, state = trainer.state
-        let settings: [(String, String)] = [
-            ("position", "epoch \(state.epoch) of \(c.epochs), step \(state.step)"),
-            ("data", "\(dataDirectory.path) (\(trainer.imageCount) training images)"),
-            ("latent dimension", "\(c.latentDimension)"),
-            ("batch size", "\(c.batchSize) (micro-batches of \(c.microBatchSize))"),
-            ("learning rate", "\(c.adam.learningRate)"),
-            ("KL weight", c.klWeight == 1 ? "1 (the seed's loss)" : "\(c.klWeight)"),
-            ("seed", "\(c.seed)"),
-            ("ranks", "\(worldSize)"),
-        ]
-        let weights = InferenceWeights(model: trainer.model, parameters: state.parameters)
-        return try RunOutputs(runDirectory: runDirectory).write(weights, train: train, test: test, settings: settings)
-    }
-
-    /// The settings TensorBoard shows as text: those that make the run what it is (not the world
-    /// size or threads, which change nothing in it, nor the epochs planned, which a resume may change).
-    private func tensorBoardSettings(_ c: TrainingConfiguration, dataDirectory: URL) -> [(String, String)] {
-        [("data", dataDirectory.path), ("limit", c.limit.map(String.init) ?? "none"),
-         ("latent dimension", "\(c.latentDimension)"), ("batch size", "\(c.batchSize)"),
-         ("micro-batch size", "\(c.microBatchSize)"), ("learning rate", "\(c.adam.learningRate)"),
-         ("KL weight", "\(c.klWeight)"), ("seed", "\(c.seed)"), ("test images", "\(c.testImages)")]
+        let settings = [("position", "epoch \(state.epoch) of \(c.epochs), step \(state.step)"),
+                        ("data", "\(dataDirectory.path) (\(trainer.imageCount) training images)")]
+            + c.shownSettings + [("ranks", "\(worldSize)")]
+        let weights = InferenceWeights(model: trainer.model, parameters: state.parameters, klWeight: c.klWeight)
+        let report = try RunOutputs(runDirectory: runDirectory).write(weights, train: train, test: test, settings: settings)
+        try tensorBoard?.outputs(in: report.deletingLastPathComponent(), step: state.step)
+        return report
     }
 
     /// Loads the data and the starting state, and settles the configuration.
-    private func prepare(runDirectory: URL, isRoot: Bool, console: Console)
+    private func prepare(runDirectory: URL, isRoot: Bool, defaultThreads: Int, console: Console)
         throws -> (ImageSet, ImageSet, URL, TrainingConfiguration, TrainingState) {
         let dataDirectory = try dataOption.directory
         let train = try ImageSet.load(.train, from: dataDirectory)
@@ -222,22 +184,21 @@ struct Train: ParsableCommand {
             let contents = try TrainingCheckpoint.load(file)
             let (saved, identity) = (contents.state, contents.metadata.identity)
             // Settings not given on the command line continue as the checkpoint has them.
-            configuration = TrainingConfiguration(resuming: contents.metadata, overrides: apply(to:))
+            configuration = TrainingConfiguration(resuming: contents.metadata) { apply(to: &$0, defaultThreads: defaultThreads) }
             try configuration.validate()
-            let requested = RunIdentity(configuration, dataset: train.fingerprint)
-            if requested.latentDimension != identity.latentDimension {
-                throw ValidationError("cannot resume \(file.url.path): it has latent dimension \(identity.latentDimension), not \(requested.latentDimension)")
+            let differences = identity.differences(from: RunIdentity(configuration, dataset: train.fingerprint))
+            if let shape = differences.first(where: { $0.saved.role == .shape }) {
+                throw ValidationError("cannot resume \(file.url.path): it has \(shape.saved.name) \(shape.saved.text), not \(shape.requested.text)")
             }
-            let differences = identity.differences(from: requested)
             if !differences.isEmpty && !allowConfigChange {
-                throw ValidationError("cannot resume \(file.url.path): it was trained with \(differences.joined(separator: ", ")); pass --allow-config-change to continue anyway")
+                throw ValidationError("cannot resume \(file.url.path): it was trained with \(differences.map(\.description).joined(separator: ", ")); pass --allow-config-change to continue anyway")
             }
             var resumed = saved
             resumed.adam = Adam(resuming: saved.adam, learningRate: configuration.adam.learningRate)
             state = resumed
             console.note("resuming from \(file.url.path) (epoch \(saved.epoch), step \(saved.step))")
         } else {
-            apply(to: &configuration)
+            apply(to: &configuration, defaultThreads: defaultThreads)
             try configuration.validate()
             if isRoot { try RunDirectoryCheck.requireFresh(runDirectory, store: store) }
             state = TrainingState(layout: .init(latentDimension: configuration.latentDimension),
@@ -246,20 +207,38 @@ struct Train: ParsableCommand {
         return (train, test, dataDirectory, configuration, state)
     }
 
-    /// The flags the user gave, over the defaults (or over the checkpoint's settings).
-    private func apply(to c: inout TrainingConfiguration) {
-        if let epochs { c.epochs = epochs }
-        if let batchSize { c.batchSize = batchSize }
-        if let microBatchSize { c.microBatchSize = microBatchSize }
-        if let latentDim { c.latentDimension = latentDim }
-        if let learningRate { c.adam.learningRate = learningRate }
-        if let klWeight { c.klWeight = klWeight }
-        if let seed { c.seed = seed }
-        if let limit { c.limit = limit }
-        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
-        if let keepCheckpoints { c.keepCheckpoints = keepCheckpoints }
-        if let testImages { c.testImages = testImages }
+    /// The setting flags the user gave, over the defaults (or over the checkpoint's settings):
+    /// every option above whose flag is a declared setting's, set through the setting's text
+    /// (which reads back exactly).
+    private func apply(to c: inout TrainingConfiguration, defaultThreads: Int) {
+        c.threads = defaultThreads
+        for property in Mirror(reflecting: self).children {
+            // A property wrapper is stored as `_name`; ArgumentParser names its flag `--name` in kebab case.
+            guard let option = property.value as? GivenSetting, let text = option.givenText,
+                  let name = property.label?.dropFirst(),
+                  let setting = TrainingConfiguration.settings.first(where: { $0.flag == kebabCase(name) }) else { continue }
+            let read = setting.read(text, &c)
+            assert(read, "--\(setting.flag) \(text) did not read back")
+        }
     }
+}
+
+/// The help of the setting of `flag`, from its declaration.
+private func declared(_ flag: String) -> ArgumentHelp { ArgumentHelp(TrainingConfiguration.setting(flag).help) }
+
+/// An option of a setting's type, as the text of its value if the user gave it.
+private protocol GivenSetting { var givenText: String? { get } }
+extension Option: GivenSetting where Value: OptionalSettingValue {
+    fileprivate var givenText: String? { wrappedValue.givenText }
+}
+protocol OptionalSettingValue { var givenText: String? { get } }
+extension Optional: OptionalSettingValue where Wrapped: SettingValue {
+    var givenText: String? { map(\.settingText) }
+}
+
+/// "klWeight" as "kl-weight".
+private func kebabCase(_ name: Substring) -> String {
+    name.map { $0.isUppercase ? "-" + $0.lowercased() : String($0) }.joined()
 }
 
 enum RunDirectoryCheck {

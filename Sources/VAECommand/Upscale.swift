@@ -69,8 +69,7 @@ struct Upscale: ParsableCommand {
     private func inputs() throws -> (lowResolution: [Float], count: Int, source: String) {
         var lowResolution = [Float](repeating: 0, count: VAE.inputPixels)
         if let input {
-            var image = try Image.read(URL(fileURLWithPath: input))
-            if invert { image.pixels = image.pixels.map { 1 - $0 } }
+            let read = try Image.read(URL(fileURLWithPath: input)), image = invert ? read.inverted : read
             image.pixels.withUnsafeBufferPointer { pixels in
                 Resize.smartResize(pixels.baseAddress!, height: image.height, width: image.width,
                                    into: &lowResolution, outHeight: VAE.inputSide, outWidth: VAE.inputSide)
@@ -94,10 +93,7 @@ extension Split: ExpressibleByArgument {}
 /// Pictures of 28x28 digits, enlarged with crisp pixels.
 enum Sheet {
     static func digits(_ pixels: [Float], count: Int, scale: Int, columns: Int = 10) -> GreyImage {
-        let digits = (0..<count).map { i in
-            GreyImage(width: VAE.outputSide, height: VAE.outputSide,
-                      pixels: Array(pixels[(i * VAE.outputPixels)..<((i + 1) * VAE.outputPixels)]))
-        }
+        let digits = GreyImage.squares(pixels, side: VAE.outputSide, count: count)
         return GreyImage.grid(digits, columns: min(count, columns), padding: 2, background: 0.25).enlarged(by: scale)
     }
 }

@@ -50,6 +50,18 @@ struct EvalAndOutputsTests {
         expectRefusal(try VAEProcess.run(["eval", "--checkpoint", Self.run.path, "--split", "nope"]), "--split")
     }
 
+    /// The test loss is the loss the run minimised: `vae eval` weighs the KL term as training did.
+    @Test func evalWeighsTheKLTermAsTheRunDid() throws {
+        let run = VAEProcess.trainedRun(["--epochs", "1", "--limit", "256", "--batch-size", "64", "--test-images", "0",
+                                         "--kl-weight", "0.25"])
+        defer { try? FileManager.default.removeItem(at: run) }
+        let result = try VAEProcess.run(["eval", "--checkpoint", run.path, "--first", "6", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        let (loss, reconstruction, kl) = (json["loss"] as! Double, json["reconstruction_loss"] as! Double, json["kl_loss"] as! Double)
+        #expect(kl > 0 && abs(loss - (reconstruction + 0.25 * kl)) <= 1e-12 * loss, "\(json)")
+    }
+
     @Test func evalRefusesWeightsOfAnotherShape() throws {
         // A latent-3 run's checkpoint is fine for eval (the size is read off the tensors), but a
         // file missing a tensor is refused by name.
@@ -83,13 +95,13 @@ struct EvalAndOutputsTests {
 
     @Test func runOutputsAreValidPicturesAndAPage() throws {
         let outputs = Self.run.appendingPathComponent("outputs")
-        let sheet = try PNG.read(outputs.appendingPathComponent("upscale.png"))
+        let sheet = try Image.read(outputs.appendingPathComponent("upscale.png"))
         #expect(sheet.width == (10 * (56 + 4) + 4) * 2 && sheet.height == (4 * (56 + 4) + 4) * 2)
         let (frames, _) = try GIF.read(outputs.appendingPathComponent("morph.gif"))
         #expect(frames.count == 25 && frames[0].width == 28 * 6)
-        let strip = try PNG.read(outputs.appendingPathComponent("morph-strip.png"))
+        let strip = try Image.read(outputs.appendingPathComponent("morph-strip.png"))
         #expect(strip.width == (25 * 30 + 2) * 3)
-        let manifold = try PNG.read(outputs.appendingPathComponent("manifold.png"))
+        let manifold = try Image.read(outputs.appendingPathComponent("manifold.png"))
         #expect(manifold.width == 15 * 28 * 2 && manifold.height == 15 * 28 * 2)
         for svg in ["latent.svg", "losses.svg"] {
             #expect(try Self.isWellFormedXML(outputs.appendingPathComponent(svg)), "\(svg) is not well-formed XML")
@@ -116,7 +128,7 @@ struct EvalAndOutputsTests {
         let curves = try String(contentsOf: out.appendingPathComponent("losses.svg"), encoding: .utf8)
         let finalCurves = try String(contentsOf: Self.run.appendingPathComponent("outputs/losses.svg"), encoding: .utf8)
         #expect(curves != finalCurves, "the curves stop at the checkpoint's epoch")
-        #expect(try PNG.read(out.appendingPathComponent("upscale.png")) != PNG.read(Self.run.appendingPathComponent("outputs/upscale.png")))
+        #expect(try Image.read(out.appendingPathComponent("upscale.png")) != Image.read(Self.run.appendingPathComponent("outputs/upscale.png")))
         expectRefusal(try VAEProcess.run(["report", "--checkpoint", out.appendingPathComponent("nothing").path, "--out", out.path]),
                       "nothing")
     }

@@ -1,3 +1,4 @@
+import Checkpoint
 import Foundation
 import Media
 import Testing
@@ -26,7 +27,7 @@ struct InferenceCommandTests {
             let worst = zip(frame.pixels, upscaled).map { abs($0 - $1) }.max()!
             #expect(worst <= 0.5 / 255 + 1e-6, "frame for image \(index) differs by \(worst)")
         }
-        let strip = try PNG.read(Self.run.appendingPathComponent("morph-strip.png"))
+        let strip = try Image.read(Self.run.appendingPathComponent("morph-strip.png"))
         #expect(strip.height == 28 + 4 && strip.width == 7 * 30 + 2)
     }
 
@@ -55,7 +56,7 @@ struct InferenceCommandTests {
         let result = try VAEProcess.run(["upscale", "--checkpoint", Self.run.path, "--input", pgm.path, "--scale", "3",
                                          "--out", out.path, "--save-lowres", low.path])
         #expect(result.status == 0, "\(result.stderr)")
-        let image = try PNG.read(out)
+        let image = try Image.read(out)
         #expect(image.width == (28 + 4) * 3 && image.height == (28 + 4) * 3)
         let input = try NPY.read(low)
         #expect(input.shape == [1, 8, 8])
@@ -76,10 +77,35 @@ struct InferenceCommandTests {
     @Test func inspectShowsPositionSettingsAndTensors() throws {
         let result = try VAEProcess.run(["inspect", "--checkpoint", Self.run.path])
         #expect(result.status == 0, "\(result.stderr)")
-        for fragment in ["step 4", "latent 2", "batch 128", "seed 1", "limit 512", "data_sha256 verified",
+        for fragment in ["step 4", "latent dimension 2", "batch size 128", "seed 1", "limit 512", "data_sha256 verified",
                          "encoder.conv1.kernel", "[3, 3, 1, 32]", "optimizer.v.decoder.deconv3.bias", "54, 264255"] {
             #expect(result.stdout.contains(fragment), "inspect lacks '\(fragment)': \(result.stdout)")
         }
         expectRefusal(try VAEProcess.run(["inspect", "--checkpoint", "/nonexistent"]), "/nonexistent", "no such file")
+    }
+
+    /// `inspect --json` describes the architecture the checkpoint's tensors have: names, shapes,
+    /// where each starts in the flat buffer, and the count the benchmark sizes its buffer by.
+    @Test func inspectJSONDescribesTheCheckpointsTensors() throws {
+        struct Architecture: Decodable {
+            struct Tensor: Decodable { let name: String, shape: [Int], offset: Int }
+            let latent_dim, input_side, output_side, parameters: Int
+            let tensors: [Tensor]
+        }
+        let result = try VAEProcess.run(["inspect", "--json", "--checkpoint", Self.run.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let architecture = try JSONDecoder().decode(Architecture.self, from: Data(result.stdout.utf8))
+        let file = try CheckpointLocation.read(Self.run, warn: { _ in })
+        #expect(architecture.tensors.map(\.name) == file.names.filter { !$0.hasPrefix("optimizer.") })
+        var offset = 0
+        for tensor in architecture.tensors {
+            #expect(file.shape(of: tensor.name) == tensor.shape && tensor.offset == offset, "\(tensor.name)")
+            offset += tensor.shape.reduce(1, *)
+        }
+        #expect(architecture.parameters == offset && architecture.latent_dim == 2)
+        #expect(architecture.input_side == 8 && architecture.output_side == 28)
+        let wider = try VAEProcess.run(["inspect", "--json", "--latent-dim", "3"])
+        #expect(try JSONDecoder().decode(Architecture.self, from: Data(wider.stdout.utf8)).latent_dim == 3)
+        expectRefusal(try VAEProcess.run(["inspect"]), "--checkpoint")
     }
 }

@@ -4,6 +4,7 @@ import Media
 import Testing
 import TestSupport
 import Model
+import Training
 
 /// The report page's explorer, driven in headless Chromium (Debian's `chromium`, which
 /// launch/test installs): it loads from disk with no error, and its decodes (read back from the

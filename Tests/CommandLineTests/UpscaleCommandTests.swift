@@ -28,7 +28,7 @@ struct UpscaleCommandTests {
         let png = Self.run.appendingPathComponent("sheet.png")
         #expect(try VAEProcess.run(["upscale", "--checkpoint", Self.checkpoint, "--first", "3", "--scale", "2",
                                     "--out", png.path]).status == 0)
-        let sheet = try PNG.read(png)
+        let sheet = try Image.read(png)
         #expect(sheet.height == (28 + 4) * 2 && sheet.width == (3 * 30 + 2) * 2)
     }
 

@@ -51,7 +51,6 @@ import TestSupport
             let levels = (0..<256).map { Float($0) / 255 }
             let image = GreyImage(width: 32, height: 8, pixels: levels)
             try PNG.write(image, to: url)
-            #expect(try PNG.read(url) == image)
             #expect(try Image.read(url) == image)
 
             let decoded = try decodeJSON(Decoded.self, try python(Self.decoder, [url.path]))
@@ -64,7 +63,7 @@ import TestSupport
         try withTemporaryDirectory { directory in
             let url = directory.appendingPathComponent("clamped.png")
             try PNG.write(GreyImage(width: 5, height: 1, pixels: [-0.5, 1.7, .nan, 10.4 / 255, 10.6 / 255]), to: url)
-            #expect(try PNG.read(url).pixels == [0, 1, 0, 10 / 255, 11 / 255])
+            #expect(try Image.read(url).pixels == [0, 1, 0, 10 / 255, 11 / 255])
         }
     }
 

@@ -102,13 +102,13 @@ func expectNiceTicks(_ ticks: [Double], covering data: ClosedRange<Double>, maxi
             sourceLocation: sourceLocation)
 }
 
-@Suite struct TicksTests {
+@Suite struct NiceScaleTests {
     @Test(arguments: [
         0.3...9.7, -3.21...3.94, 0.0001...0.00052, 1...150, 138.2...480.9, -3000...33000,
         -1...1, 0.1...0.3, 1e-7...3e-7, -0.004...(-0.0011), 12_345.6...98_765.4, 0...1e12,
     ])
     func niceAndCovering(range: ClosedRange<Double>) {
-        let ticks = Ticks.nice(covering: range)
+        let ticks = NiceScale(covering: range).values
         expectNiceTicks(ticks, covering: range)
         // The finest such step: the next finer 1-2-5 step would need more than 9 ticks.
         let step = ticks[1] - ticks[0]
@@ -119,18 +119,18 @@ func expectNiceTicks(_ ticks: [Double], covering data: ClosedRange<Double>, maxi
     }
 
     @Test func examples() {
-        #expect(Ticks.nice(covering: 0.3...9.7) == [0, 2, 4, 6, 8, 10])
-        #expect(Ticks.nice(covering: -3.21...3.94) == [-4, -3, -2, -1, 0, 1, 2, 3, 4])
+        #expect(NiceScale(covering: 0.3...9.7).values == [0, 2, 4, 6, 8, 10])
+        #expect(NiceScale(covering: -3.21...3.94).values == [-4, -3, -2, -1, 0, 1, 2, 3, 4])
         // Decimal steps come out as the decimal numbers they name.
-        #expect(Ticks.nice(covering: 0.1...0.3) == [0.1, 0.15, 0.2, 0.25, 0.3])
-        #expect(Ticks.nice(covering: 0.3...0.7, maximumCount: 5) == [0.3, 0.4, 0.5, 0.6, 0.7])
-        #expect(Ticks.nice(covering: 1...150, maximumCount: 4) == [0, 50, 100, 150])
-        #expect(Ticks.nice(covering: -1...1, maximumCount: 3) == [-1, 0, 1])
+        #expect(NiceScale(covering: 0.1...0.3).values == [0.1, 0.15, 0.2, 0.25, 0.3])
+        #expect(NiceScale(covering: 0.3...0.7, maximumCount: 5).values == [0.3, 0.4, 0.5, 0.6, 0.7])
+        #expect(NiceScale(covering: 1...150, maximumCount: 4).values == [0, 50, 100, 150])
+        #expect(NiceScale(covering: -1...1, maximumCount: 3).values == [-1, 0, 1])
     }
 
     @Test func aSingleValueIsWidenedAroundIt() {
-        #expect(Ticks.nice(covering: 0...0) == [-1, -0.5, 0, 0.5, 1])
-        let ticks = Ticks.nice(covering: 150...150)
+        #expect(NiceScale(covering: 0...0).values == [-1, -0.5, 0, 0.5, 1])
+        let ticks = NiceScale(covering: 150...150).values
         #expect(ticks.first! < 150 && ticks.contains(150) && ticks.last! > 150)
         expectNiceTicks(ticks, covering: 135...165)
     }

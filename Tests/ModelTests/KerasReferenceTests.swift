@@ -3,7 +3,7 @@ import Foundation
 import Kernels
 import Model
 import Testing
-import Training
+import TestSupport
 
 /// The model against TensorFlow's own numbers (`keras-reference.safetensors`): the same weights,
 /// four test images and a fixed eps give Keras's forward values, losses and gradients.

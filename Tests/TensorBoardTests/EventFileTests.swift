@@ -3,12 +3,14 @@ import TensorBoard
 import Testing
 
 @Suite struct CRC32CTests {
-    /// The check value of the CRC catalogue and the test vectors of RFC 3720 (iSCSI), B.4.
+    /// The check value of the CRC catalogue and the test vectors of RFC 3720 (iSCSI), B.4, in
+    /// the masked form TFRecord writes (rotated right by 15 bits, plus 0xa282ead8).
     @Test func knownValues() {
-        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
-        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
-        #expect(CRC32C.checksum([UInt8](repeating: 0xFF, count: 32)) == 0x62A8_AB43)
-        #expect(CRC32C.checksum((0..<32).map { UInt8($0) }) == 0x46DD_794E)
+        func masked(_ crc: UInt32) -> UInt32 { ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8 }
+        #expect(CRC32C.masked(Array("123456789".utf8)) == masked(0xE306_9283))
+        #expect(CRC32C.masked([UInt8](repeating: 0, count: 32)) == masked(0x8A91_36AA))
+        #expect(CRC32C.masked([UInt8](repeating: 0xFF, count: 32)) == masked(0x62A8_AB43))
+        #expect(CRC32C.masked((0..<32).map { UInt8($0) }) == masked(0x46DD_794E))
     }
 }
 

@@ -17,20 +17,32 @@ struct CheckpointMetadataTests {
     ]
 
     @Test func landedMetadataReadsAndIsWrittenBackTheSame() throws {
-        let m = try CheckpointMetadata(Self.landed)
-        #expect(m.step == 19 && m.epoch == 1 && m.stepInEpoch == 3 && m.epochsPlanned == 2 && m.testImages == 500)
-        #expect(m.checkpointEvery == nil && m.keepCheckpoints == 3 && m.limit == 2048 && m.worldSize == 1)
-        #expect(m.latentDimension == 2 && m.batchSize == 128 && m.microBatchSize == 16 && m.klWeight == 1 && m.seed == 1)
-        #expect(m.adam.learningRate == 0.001 && m.adam.beta1 == 0.9 && m.adam.beta2 == 0.999 && m.adam.epsilon == 1e-7)
+        let m = try CheckpointMetadata(Self.landed), s = m.settings
+        #expect(m.step == 19 && m.epoch == 1 && m.stepInEpoch == 3 && s.epochs == 2 && s.testImages == 500)
+        #expect(s.checkpointEvery == nil && s.keepCheckpoints == 3 && s.limit == 2048 && m.worldSize == 1)
+        #expect(s.latentDimension == 2 && s.batchSize == 128 && s.microBatchSize == 16 && s.klWeight == 1 && s.seed == 1)
+        #expect(s.adam.learningRate == 0.001 && s.adam.beta1 == 0.9 && s.adam.beta2 == 0.999 && s.adam.epsilon == 1e-7)
         #expect(m.epochTotals == EpochTotals(reconstruction: 1602.0078125, kl: 7.25390625, steps: 3))
         #expect(m.strings == Self.landed)
+    }
+
+    /// Each setting has a flag and a checkpoint key of its own, and its default reads back
+    /// from its text as a value its check accepts.
+    @Test func everySettingIsDeclaredConsistently() throws {
+        let settings = TrainingConfiguration.settings, keys = settings.compactMap(\.key)
+        #expect(Set(keys).count == keys.count && Set(settings.map(\.flag)).count == settings.count)
+        #expect(settings.allSatisfy { ($0.key == nil) == ($0.role == .local) })
+        for setting in settings {
+            #expect(setting.accepts(setting.text(TrainingConfiguration())), "--\(setting.flag)'s default")
+        }
+        #expect(Set(try CheckpointMetadata(Self.landed.merging(["step": "0"]) { $1 }).strings.keys).isSuperset(of: keys))
     }
 
     @Test func olderCheckpointsWithoutLaterKeysTakeTheirDefaults() throws {
         var older = Self.landed
         for key in ["kl_weight", "checkpoint_every", "keep_checkpoints"] { older[key] = nil }
         let m = try CheckpointMetadata(older)
-        #expect(m.klWeight == 1 && m.checkpointEvery == nil && m.keepCheckpoints == nil)
+        #expect(m.settings.klWeight == 1 && m.settings.checkpointEvery == nil)
         let resumed = TrainingConfiguration(resuming: m, overrides: { $0.epochs = 5 })
         #expect(resumed.keepCheckpoints == TrainingConfiguration().keepCheckpoints)
         #expect(resumed.epochs == 5 && resumed.batchSize == 128 && resumed.limit == 2048 && resumed.testImages == 500)
@@ -45,7 +57,8 @@ struct CheckpointMetadataTests {
         #expect(kept.checkpointEvery == 7 && kept.adam.learningRate == 0.0005 && kept.microBatchSize == 16)
         #expect(RunIdentity(kept, dataset: m.dataset) == m.identity)
         let changed = TrainingConfiguration(resuming: m, overrides: { $0.adam.learningRate = 0.002 })
-        #expect(m.identity.differences(from: RunIdentity(changed, dataset: m.dataset)) == ["learning rate 0.0005 (this run asks for 0.002)"])
+        #expect(m.identity.differences(from: RunIdentity(changed, dataset: m.dataset)).map(\.description)
+                == ["learning rate 0.0005 (this run asks for 0.002)"])
     }
 
     @Test(arguments: [
@@ -56,7 +69,8 @@ struct CheckpointMetadataTests {
         ("limit", "", "metadata limit is '', not a number"),
         ("latent_dim", "0", "metadata latent_dim 0 is out of range"),
         ("epoch", "-1", "metadata has a negative position"),
-        ("epochs_planned", "0", "metadata epochs_planned 0 is not positive"),
+        ("epochs_planned", "0", "metadata epochs_planned 0 is out of range"),
+        ("kl_weight", "-1.0", "metadata kl_weight -1.0 is out of range"),
     ] as [(String, String?, String)])
     func badMetadataIsRefusedWithItsReason(key: String, value: String?, message: String) {
         var bad = Self.landed

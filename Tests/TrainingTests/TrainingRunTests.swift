@@ -88,8 +88,8 @@ struct TrainingRunTests {
 
             let file = try #require(try CheckpointStore(directory: checkpoints).newestValid(warn: { _ in }))
             let contents = try TrainingCheckpoint.load(file)
-            let (state, identity, testImages) = (contents.state, contents.metadata.identity, contents.metadata.testImages)
-            #expect(contents.metadata.epochsPlanned == 3)
+            let (state, identity, testImages) = (contents.state, contents.metadata.identity, contents.metadata.settings.testImages)
+            #expect(contents.metadata.settings.epochs == 3)
             #expect(testImages == c.testImages)
             #expect(identity == RunIdentity(c, dataset: Self.data.fingerprint))
             #expect(state.step == resumeStep)

@@ -14,29 +14,41 @@ public struct AdamHyperparameters: Sendable, Equatable {
 public struct Adam: Sendable {
     public let hyperparameters: AdamHyperparameters
     /// First and second moments, laid out like the parameters.
-    public var m: [Float]
-    public var v: [Float]
+    public private(set) var m: [Float]
+    public private(set) var v: [Float]
     /// Updates applied so far (Keras's `iterations`).
-    public var step: Int
+    public private(set) var step: Int
 
+    /// A fresh optimiser for `count` parameters.
     public init(count: Int, hyperparameters: AdamHyperparameters) {
-        self.hyperparameters = hyperparameters
-        m = [Float](repeating: 0, count: count)
-        v = [Float](repeating: 0, count: count)
-        step = 0
+        self.init(hyperparameters: hyperparameters, m: [Float](repeating: 0, count: count),
+                  v: [Float](repeating: 0, count: count), step: 0)
     }
 
-    public mutating func update(_ parameters: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>) {
+    /// An optimiser part-way through, e.g. read from a checkpoint.
+    public init(hyperparameters: AdamHyperparameters, m: [Float], v: [Float], step: Int) {
+        precondition(m.count == v.count && step >= 0)
+        self.hyperparameters = hyperparameters
+        self.m = m
+        self.v = v
+        self.step = step
+    }
+
+    /// One update of `parameters` (as many as the moments) by `gradients` (as many).
+    public mutating func update(_ parameters: inout [Float], gradients g: UnsafePointer<Float>) {
+        precondition(parameters.count == m.count)
         let h = hyperparameters
         let t = Float(step + 1)
         let alpha = h.learningRate * (1 - powf(h.beta2, t)).squareRoot() / (1 - powf(h.beta1, t))
         let oneMinusBeta1 = 1 - h.beta1, oneMinusBeta2 = 1 - h.beta2, epsilon = h.epsilon
-        m.withUnsafeMutableBufferPointer { m in
-            v.withUnsafeMutableBufferPointer { v in
-                for i in 0..<m.count {
-                    m[i] += (g[i] - m[i]) * oneMinusBeta1
-                    v[i] += (g[i] * g[i] - v[i]) * oneMinusBeta2
-                    parameters[i] -= (m[i] * alpha) / (v[i].squareRoot() + epsilon)
+        parameters.withUnsafeMutableBufferPointer { parameters in
+            m.withUnsafeMutableBufferPointer { m in
+                v.withUnsafeMutableBufferPointer { v in
+                    for i in 0..<m.count {
+                        m[i] += (g[i] - m[i]) * oneMinusBeta1
+                        v[i] += (g[i] * g[i] - v[i]) * oneMinusBeta2
+                        parameters[i] -= (m[i] * alpha) / (v[i].squareRoot() + epsilon)
+                    }
                 }
             }
         }
@@ -49,9 +61,6 @@ extension Adam {
     public init(resuming saved: Adam, learningRate: Float) {
         var hyperparameters = saved.hyperparameters
         hyperparameters.learningRate = learningRate
-        self.init(count: saved.m.count, hyperparameters: hyperparameters)
-        m = saved.m
-        v = saved.v
-        step = saved.step
+        self.init(hyperparameters: hyperparameters, m: saved.m, v: saved.v, step: saved.step)
     }
 }
