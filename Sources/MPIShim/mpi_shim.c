@@ -92,16 +92,22 @@ static int is_peer(int rank) { return rank != world_rank && (world_rank == 0 || 
 
 static void end_job_from_heartbeat_thread(double act_bound) {
     // The main thread is stuck outside MPI (or in a call that does not return): end the job here,
-    // saying so, unless the main thread has already said it and is ending the job itself.
+    // saying so as the main thread would, unless it has already said it and is ending the job.
     if (!atomic_load(&silence_taken)) {
-        char line[512];
-        int n = world_rank == 0 ? snprintf(line, sizeof line, "vae: ") : snprintf(line, sizeof line, "vae: rank %d: ", world_rank);
-        for (int i = 0; i < silent_count && n < (int)sizeof line - 128; i++) {
-            n += snprintf(line + n, sizeof line - (size_t)n, "%srank %d (on %s)", i == 0 ? "" : ", ", silent[i], hosts[silent[i]]);
+        char line[1024];
+        size_t n = (size_t)(world_rank == 0 ? snprintf(line, sizeof line, "vae: ")
+                                            : snprintf(line, sizeof line, "vae: rank %d: ", world_rank));
+        n += (size_t)snprintf(line + n, sizeof line - n, silent_count == 1 ? "rank" : "ranks");
+        for (int i = 0; i < silent_count && n < sizeof line / 2; i++) {
+            n += (size_t)snprintf(line + n, sizeof line - n, "%s %d", i == 0 ? "" : ",", silent[i]);
         }
-        snprintf(line + n, sizeof line - (size_t)n,
-                 " sent no heartbeat for %g s (frozen, dead or cut off), and this rank's work did not stop for it within %g s more; ending the job\n",
-                 heartbeat_timeout, act_bound);
+        n += (size_t)snprintf(line + n, sizeof line - n, " did not answer for %g s (no heartbeat from", heartbeat_timeout);
+        for (int i = 0; i < silent_count && n < sizeof line / 2; i++) {
+            n += (size_t)snprintf(line + n, sizeof line - n, "%s %s", i == 0 ? "" : ",", hosts[silent[i]]);
+        }
+        snprintf(line + n, sizeof line - n,
+                 ": frozen, dead or cut off), and this rank's work did not stop for it within %g s more; ending the job\n",
+                 act_bound);
         say(line);
         MPI_Abort(MPI_COMM_WORLD, silent_exit_status);
     }

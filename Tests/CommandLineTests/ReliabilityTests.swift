@@ -219,6 +219,26 @@ struct ReliabilityTests {
         try Self.expectOnlyValidCheckpoints(folder)
     }
 
+    /// Rank 1 frozen while rank 0's own work is stuck outside MPI (it stalls before step 9's
+    /// sums), so no collective can act on the finding: the heartbeat thread ends the job itself
+    /// a timeout later, with one line.
+    @Test func aSilentRankIsActedOnEvenWhenRankZeroNeverReachesACollective() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let job = try Self.mpirunJob(folder, fault: "stall@9/0,freeze-saving@8/1")
+        defer { if let rank = Self.rankProcess(1, training: folder) { kill(rank, SIGKILL) } }
+        try Self.waitFor(folder.appendingPathComponent("checkpoints/step-000000008.safetensors"))
+        let saved = Date()
+        let result = try job.wait()
+        let waited = Date().timeIntervalSince(saved)
+        #expect(result.status == 69, "exit \(result.status): \(result.stderr)")
+        let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
+        #expect(lines.count == 1 && lines[0].hasPrefix("vae: rank 1 did not answer for 3 s (no heartbeat from ")
+                && lines[0].hasSuffix("and this rank's work did not stop for it within 3 s more; ending the job"), "\(result.stderr)")
+        #expect(waited < 6 + 10, "ended \(waited) s after step 8 was saved: \(result.stderr)")
+        try Self.expectOnlyValidCheckpoints(folder)
+    }
+
     /// A rank alive but slow (its training stalls before step 9's sums while its heartbeats go
     /// on): the collective's deadline ends the job, and rank 0 names the rank that never came.
     @Test func aStalledRankEndsTheJobAtTheCollectiveDeadline() throws {
