@@ -50,7 +50,7 @@ job() {
 rank_pid() {
     local pid
     for pid in $(pgrep -x vae); do
-        tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" || continue
+        { tr "\0" "\n" <"/proc/$pid/environ"; } 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" || continue
         tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2" && { echo "$pid"; return 0; }
     done
     return 0
