@@ -82,7 +82,7 @@ public struct CollectiveTimeout: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        let waited = seconds.rounded() == seconds ? "\(Int(seconds))" : "\(seconds)"
+        let waited = Self.text(seconds: seconds)
         let speaker = rank == 0 ? "" : "rank \(rank): "
         switch cause {
         case .silence(let ranks, let hosts):
@@ -97,6 +97,11 @@ public struct CollectiveTimeout: Error, CustomStringConvertible, Sendable {
             }
             return speaker + "no answer within \(waited) s in the \(label)\(context): \(whom)\(note)"
         }
+    }
+
+    /// Seconds as a message gives them: "3", "2.5".
+    static func text(seconds: Double) -> String {
+        seconds.rounded() == seconds ? "\(Int(seconds))" : "\(seconds)"
     }
 }
 

@@ -40,12 +40,17 @@ public final class MPICommunicator: Communicator {
         // Before MPI_Init the rank is the launcher's.
         let launched = Self.launcherRank(environment) ?? 0
         let startup = timeouts.slow + Self.grace(rank: launched)
-        let waited = startup.rounded() == startup ? "\(Int(startup))" : "\(startup)"
         let message = "vae: " + (launched == 0 ? "" : "rank \(launched): ")
-            + "MPI start-up did not complete within \(waited) s (see --slow-collective-timeout): a rank hangs before or inside MPI_Init (its host frozen, unreachable or slow to start it); nothing was trained"
+            + "MPI start-up did not complete within \(CollectiveTimeout.text(seconds: startup)) s (see --slow-collective-timeout): a rank hangs before or inside MPI_Init (its host frozen, unreachable or slow to start it); nothing was trained"
         var anyThread: Int32 = 0, oneMachine: Int32 = 0
-        try Self.check(vae_mpi_init(startup, message, timeouts.heartbeat + Self.grace(rank: launched), silentStatus,
-                                    &anyThread, &oneMachine), "MPI_Init")
+        let code = message.withCString { message in
+            // A beat a second (more often for short timeouts): a timeout of 10 s is ten missed beats.
+            var liveness = vae_mpi_liveness(startup_seconds: startup, startup_message: message,
+                                            heartbeat_seconds: timeouts.heartbeat + Self.grace(rank: launched),
+                                            heartbeat_interval: min(1, timeouts.heartbeat / 5), exit_status: silentStatus)
+            return vae_mpi_init(&liveness, &anyThread, &oneMachine)
+        }
+        try Self.check(code, "MPI_Init")
         acceptsCallsFromAnyThread = anyThread != 0
         spansMachines = oneMachine == 0
         var rank: Int32 = 0, size: Int32 = 0

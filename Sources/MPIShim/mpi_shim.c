@@ -49,19 +49,20 @@ static atomic_int started_up;
 // The exit status of a job ended because a rank did not answer.
 static int silent_exit_status = 1;
 
-struct watchdog { double deadline; char *message; };
+static double startup_deadline;
+// The caller's: valid while vae_mpi_init runs, which waits for the watchdog to end.
+static const char *startup_message;
 
-static void *watch_start_up(void *argument) {
-    struct watchdog *watchdog = argument;
+static void *watch_start_up(void *unused) {
+    (void)unused;
     while (!atomic_load(&started_up)) {
-        if (seconds_now() >= watchdog->deadline) {
-            say(watchdog->message);
+        if (seconds_now() >= startup_deadline) {
+            say(startup_message);
+            say("\n");
             _exit(silent_exit_status);
         }
         sleep_seconds(0.05);
     }
-    free(watchdog->message);
-    free(watchdog);
     return NULL;
 }
 
@@ -81,7 +82,7 @@ static MPI_Comm heartbeats = MPI_COMM_NULL;
 static pthread_t heartbeat_thread;
 static int heartbeat_running;
 static atomic_int heartbeat_stop, silence_found, silence_taken;
-static double heartbeat_timeout;
+static double heartbeat_timeout, heartbeat_interval;
 // Per peer (indexed by rank): when it was last heard from, and the pending messages.
 static double *last_heard;
 static MPI_Request *heartbeat_sends, *heartbeat_receives;
@@ -116,8 +117,7 @@ static void end_job_from_heartbeat_thread(double act_bound) {
 
 static void *heartbeat_loop(void *unused) {
     (void)unused;
-    const double interval = heartbeat_timeout / 5 < 1 ? heartbeat_timeout / 5 : 1;
-    const double poll = interval / 10, act_bound = heartbeat_timeout;
+    const double interval = heartbeat_interval, poll = interval / 10, act_bound = heartbeat_timeout;
     double now = seconds_now(), last_poll = now, next_send = now, found_at = 0;
     for (int peer = 0; peer < world_size; peer++) last_heard[peer] = now;
     while (!atomic_load(&heartbeat_stop)) {
@@ -162,8 +162,7 @@ static void *heartbeat_loop(void *unused) {
     return NULL;
 }
 
-static int start_heartbeats(double timeout_seconds) {
-    heartbeat_timeout = timeout_seconds;
+static int start_heartbeats(void) {
     last_heard = calloc((size_t)world_size, sizeof *last_heard);
     silent = calloc((size_t)world_size, sizeof *silent);
     heartbeat_sends = calloc((size_t)world_size, sizeof *heartbeat_sends);
@@ -207,7 +206,7 @@ void vae_mpi_host(int rank, char *buffer, size_t capacity) {
     snprintf(buffer, capacity, "%s", hosts && rank >= 0 && rank < world_size ? hosts[rank] : "");
 }
 
-static int set_up(double heartbeat_seconds, int *one_machine) {
+static int set_up(int with_heartbeats, int *one_machine) {
     int error;
     if ((error = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)) != MPI_SUCCESS) return error;
     if ((error = MPI_Comm_rank(MPI_COMM_WORLD, &world_rank)) != MPI_SUCCESS) return error;
@@ -230,29 +229,28 @@ static int set_up(double heartbeat_seconds, int *one_machine) {
     if ((error = MPI_Get_processor_name(hosts[world_rank], &length)) != MPI_SUCCESS) return error;
     error = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, hosts, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, MPI_COMM_WORLD);
     if (error != MPI_SUCCESS) return error;
-    return heartbeat_seconds > 0 ? start_heartbeats(heartbeat_seconds) : MPI_SUCCESS;
+    return with_heartbeats ? start_heartbeats() : MPI_SUCCESS;
 }
 
-int vae_mpi_init(double startup_seconds, const char *startup_message, double heartbeat_seconds, int exit_status,
-                 int *any_thread, int *one_machine) {
-    silent_exit_status = exit_status;
-    struct watchdog *watchdog = malloc(sizeof *watchdog);
-    if (!watchdog || !(watchdog->message = malloc(strlen(startup_message) + 2))) return MPI_ERR_NO_MEM;
-    sprintf(watchdog->message, "%s\n", startup_message);
-    watchdog->deadline = seconds_now() + startup_seconds;
-    pthread_t watchdog_thread;
-    if (pthread_create(&watchdog_thread, NULL, watch_start_up, watchdog) != 0) return MPI_ERR_OTHER;
+int vae_mpi_init(const vae_mpi_liveness *liveness, int *any_thread, int *one_machine) {
+    silent_exit_status = liveness->exit_status;
+    startup_deadline = seconds_now() + liveness->startup_seconds;
+    startup_message = liveness->startup_message;
+    heartbeat_timeout = liveness->heartbeat_seconds;
+    heartbeat_interval = liveness->heartbeat_interval;
+    pthread_t watchdog;
+    if (pthread_create(&watchdog, NULL, watch_start_up, NULL) != 0) return MPI_ERR_OTHER;
     // Multiple: the heartbeat thread calls MPI beside the collectives, which may come from
     // another thread than the last one's (the exact all-reduce's early groups run on a thread of
     // their own), never from two at once.
     int provided = MPI_THREAD_SINGLE;
     int error = MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided);
     // Without it, no heartbeats: a silent rank is then found by the collectives' deadlines alone.
-    if (error == MPI_SUCCESS) error = set_up(provided == MPI_THREAD_MULTIPLE ? heartbeat_seconds : 0, one_machine);
+    if (error == MPI_SUCCESS) error = set_up(provided == MPI_THREAD_MULTIPLE && heartbeat_timeout > 0, one_machine);
     *any_thread = provided >= MPI_THREAD_SERIALIZED;
     // The watchdog waits for start-up to succeed or fail, and ends after it.
     atomic_store(&started_up, 1);
-    pthread_join(watchdog_thread, NULL);
+    pthread_join(watchdog, NULL);
     return error;
 }
 

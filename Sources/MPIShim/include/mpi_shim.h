@@ -16,18 +16,28 @@ typedef enum { vae_mpi_sum = 0, vae_mpi_max = 1 } vae_mpi_op;
 /// `vae_mpi_silent_ranks`. The job must then be aborted.
 #define VAE_MPI_PEER_SILENT (-2)
 
+/// How a rank finds others that do not answer, apart from the collectives' deadlines.
+typedef struct {
+    /// If start-up (MPI_Init and the set-up after it, which wait for every rank) is not done by
+    /// then, `startup_message` is written as a line on stderr and the process exits.
+    double startup_seconds;
+    const char *startup_message;
+    /// A peer silent this long counts as frozen, dead or cut off (0: no heartbeats); a beat is
+    /// sent every `heartbeat_interval`.
+    double heartbeat_seconds, heartbeat_interval;
+    /// The exit status when a rank does not answer.
+    int exit_status;
+} vae_mpi_liveness;
+
 /// Starts MPI; `any_thread` says whether collectives may come from any thread, one at a time,
 /// and `one_machine` whether every rank runs on this machine.
 ///
-/// If start-up (MPI_Init and the set-up after it, which wait for every rank) is not done within
-/// `startup_seconds`, writes `startup_message` as a line on stderr and exits with `exit_status`.
-/// Then, if `heartbeat_seconds` > 0 and MPI allows calls from several threads at once, a thread
-/// exchanges heartbeats with rank 0 (rank 0 with every rank) until `vae_mpi_finalize`: once one
-/// has been silent for `heartbeat_seconds`, every collective returns VAE_MPI_PEER_SILENT, and if
-/// none does within `heartbeat_seconds` more, that thread says so on stderr and aborts the job
-/// with `exit_status`.
-int vae_mpi_init(double startup_seconds, const char *startup_message, double heartbeat_seconds, int exit_status,
-                 int *any_thread, int *one_machine);
+/// Start-up has `liveness`'s deadline. Then, if heartbeats are asked for and MPI allows calls from
+/// several threads at once, a thread exchanges them with rank 0 (rank 0 with every rank) until
+/// `vae_mpi_finalize`: once a peer has been silent for `heartbeat_seconds`, every collective
+/// returns VAE_MPI_PEER_SILENT, and if none does within `heartbeat_seconds` more, that thread says
+/// so on stderr and aborts the job.
+int vae_mpi_init(const vae_mpi_liveness *liveness, int *any_thread, int *one_machine);
 int vae_mpi_rank(int *rank);
 int vae_mpi_size(int *size);
 /// Element-wise all-reduce in place, waiting at most `timeout_seconds` without spinning a core.
