@@ -2,9 +2,10 @@
 // 1. a step's two collectives (a max over 22 int64, then a sum over 88,089), timed blocking as
 //    before and through vae_mpi_allreduce_int64 (non-blocking, tested with a back-off),
 //    alternating, medians of ITERATIONS;
-// 2. the CPU time rank 0 spends waiting WAIT seconds for rank 1, in each way.
+// 2. the CPU time rank 0 spends waiting WAIT seconds for rank 1, in each way;
+// with the shim's heartbeats at a timeout of HEARTBEAT seconds (0: none; default 10, vae's).
 //   mpicc -O2 -I Sources/MPIShim/include bench/collective_deadline.c Sources/MPIShim/mpi_shim.c -o /tmp/collective_deadline
-//   mpirun -n 2 /tmp/collective_deadline [ITERATIONS] [WAIT]
+//   mpirun -n 2 /tmp/collective_deadline [ITERATIONS] [WAIT] [HEARTBEAT]
 #include "mpi_shim.h"
 #include <mpi.h>
 #include <stdio.h>
@@ -39,7 +40,11 @@ static void step(int64_t *agreed, int64_t *sums, int deadline_bound) {
 
 int main(int argc, char **argv) {
     int any_thread = 0, one_machine = 0;
-    vae_mpi_init(&any_thread, &one_machine);
+    double heartbeat = argc > 3 ? atof(argv[3]) : 10;
+    vae_mpi_liveness liveness = {.startup_seconds = 600, .startup_message = "collective_deadline: MPI start-up timed out",
+                                 .heartbeat_seconds = heartbeat, .heartbeat_interval = heartbeat / 5 < 1 ? heartbeat / 5 : 1,
+                                 .exit_status = 69};
+    vae_mpi_init(&liveness, &any_thread, &one_machine);
     int rank;
     vae_mpi_rank(&rank);
     int iterations = argc > 1 ? atoi(argv[1]) : 300;
@@ -69,6 +74,6 @@ int main(int argc, char **argv) {
         printf("CPU time of rank 0 waiting %d s for rank 1: blocking %.2f s, deadline-bound %.2f s\n", wait,
                waited_cpu[0], waited_cpu[1]);
     }
-    MPI_Finalize();
+    vae_mpi_finalize();
     return 0;
 }

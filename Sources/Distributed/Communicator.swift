@@ -4,12 +4,14 @@ import Foundation
 /// Integer buffers only: gradients travel as exact fixed-point integers (see `BlockExactSum`),
 /// so that a sum does not depend on the order MPI combines ranks in.
 ///
-/// No collective waits forever: each has a deadline (`timeouts`), and one that passes throws
-/// `CollectiveTimeout`, after which the job must be aborted (the collective is still pending).
+/// No collective waits forever: each has a deadline (`timeouts`), and a rank that stops answering
+/// altogether is found by its heartbeats; either throws `CollectiveTimeout`, after which the job
+/// must be aborted (the collective is still pending).
 public protocol Communicator: AnyObject {
     var rank: Int { get }
     var size: Int { get }
-    var timeouts: CollectiveTimeouts { get set }
+    /// Fixed at start-up (the heartbeats and MPI's start-up need them first).
+    var timeouts: CollectiveTimeouts { get }
     /// Whether collectives may be called from any thread (never two at once): what lets a sum
     /// run beside the computation (`ExactAllReduce`'s early groups).
     var acceptsCallsFromAnyThread: Bool { get }
@@ -32,47 +34,74 @@ public protocol Communicator: AnyObject {
     /// Ends every rank of the job at once (one rank's failure would otherwise hang the others).
     func abort(code: Int32) -> Never
     func finalize()
+    /// A fault for tests: the next collective labelled `label` stops this process (SIGSTOP) once
+    /// it has entered it, as a node hanging mid-sum would.
+    func stopInside(nextCollective label: String)
 }
 
-/// How long a rank waits in a collective for every other rank to come.
+/// How long a rank waits for the others.
 public struct CollectiveTimeouts: Sendable, Equatable {
     /// A collective of a training step, where ranks wait at most for another's share of a step.
     public var normal: Double
-    /// The first collective after start-up or after an epoch's end is written.
+    /// MPI's start-up, and the first collective after start-up or after an epoch's end is written.
     public var slow: Double
-    public init(normal: Double = 120, slow: Double = 600) {
+    /// How long a rank's heartbeats may stop before it counts as frozen, dead or cut off.
+    public var heartbeat: Double
+    public init(normal: Double = 120, slow: Double = 600, heartbeat: Double = 10) {
         self.normal = normal
         self.slow = slow
+        self.heartbeat = heartbeat
     }
 }
 
-/// A collective that did not complete in time: a rank froze, died without its launcher
-/// noticing, or lost its link.
+/// A collective that could not complete: a rank froze, died without its launcher noticing, or
+/// lost its link (its heartbeats stopped), or it is alive but too slow (the deadline passed).
 public struct CollectiveTimeout: Error, CustomStringConvertible, Sendable {
+    public enum Cause: Sendable, Equatable {
+        /// The deadline passed: the ranks that never entered the collective, as rank 0 knows
+        /// them (nil on other ranks).
+        case deadline(absent: [Int]?)
+        /// These ranks' heartbeats stopped (rank 0 hears every rank, the others rank 0), and the
+        /// hosts they run on.
+        case silence(ranks: [Int], hosts: [String])
+    }
+
     public let label: String
     public let seconds: Double
     public let rank: Int
-    /// The ranks that never entered the collective, as rank 0 knows them (nil on other ranks).
-    public let absent: [Int]?
+    public let cause: Cause
     /// Where the run was (" of step 14 (epoch 2)") and what it keeps ("; ..."), added by the
     /// trainer.
     public var context = "", note = ""
 
-    public init(label: String, seconds: Double, rank: Int, absent: [Int]?) {
+    public init(label: String, seconds: Double, rank: Int, cause: Cause) {
         self.label = label
         self.seconds = seconds
         self.rank = rank
-        self.absent = absent
+        self.cause = cause
     }
 
     public var description: String {
-        let whom: String = switch absent {
-        case nil: "rank 0, which alone knows which ranks did not answer, has not reported (it may be one of them)"
-        case let absent? where absent.isEmpty: "every rank entered it, and one stopped answering inside it"
-        case let absent?: (absent.count == 1 ? "rank " : "ranks ") + absent.map(String.init).joined(separator: ", ") + " did not answer"
+        let waited = Self.text(seconds: seconds)
+        let speaker = rank == 0 ? "" : "rank \(rank): "
+        switch cause {
+        case .silence(let ranks, let hosts):
+            let whom = (ranks.count == 1 ? "rank " : "ranks ") + ranks.map(String.init).joined(separator: ", ")
+            let places = hosts.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }.joined(separator: ", ")
+            return speaker + "\(whom) did not answer for \(waited) s (no heartbeat from \(places): frozen, dead or cut off), found in the \(label)\(context)\(note)"
+        case .deadline(let absent):
+            let whom: String = switch absent {
+            case nil: "rank 0, which alone knows which ranks did not answer, has not reported (it may be one of them)"
+            case let absent? where absent.isEmpty: "every rank entered it, and one stopped answering inside it"
+            case let absent?: (absent.count == 1 ? "rank " : "ranks ") + absent.map(String.init).joined(separator: ", ") + " did not answer"
+            }
+            return speaker + "no answer within \(waited) s in the \(label)\(context): \(whom)\(note)"
         }
-        let waited = seconds.rounded() == seconds ? "\(Int(seconds))" : "\(seconds)"
-        return (rank == 0 ? "" : "rank \(rank): ") + "no answer within \(waited) s in the \(label)\(context): \(whom)\(note)"
+    }
+
+    /// Seconds as a message gives them: "3", "2.5".
+    static func text(seconds: Double) -> String {
+        seconds.rounded() == seconds ? "\(Int(seconds))" : "\(seconds)"
     }
 }
 
@@ -80,6 +109,8 @@ extension Communicator {
     public var isRoot: Bool { rank == 0 }
 
     public func prepareThreadForCollectives() {}
+
+    public func stopInside(nextCollective label: String) {}
 
     /// Whether every rank holds the same `value` (one collective: max of v and of -v).
     public func allAgree(on value: Int64, label: String) throws -> Bool {
@@ -130,10 +161,10 @@ public struct CommunicatorError: Error, CustomStringConvertible, Sendable {
 /// The world of one process: collectives are identities. Used when the binary was not started
 /// by an MPI launcher, so that it needs no MPI start-up at all.
 public final class SingleProcess: Communicator {
-    public init() {}
+    public init(timeouts: CollectiveTimeouts = CollectiveTimeouts()) { self.timeouts = timeouts }
     public var rank: Int { 0 }
     public var size: Int { 1 }
-    public var timeouts = CollectiveTimeouts()
+    public let timeouts: CollectiveTimeouts
     /// Nothing to overlap: the collectives are identities.
     public var acceptsCallsFromAnyThread: Bool { false }
     public var spansMachines: Bool { false }
@@ -147,8 +178,12 @@ public final class SingleProcess: Communicator {
 
 public enum Communicators {
     /// MPI when an MPI launcher (mpirun, srun) started this process, else a single process.
-    public static func forThisProcess(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Communicator {
-        MPICommunicator.isLaunchedByMPI(environment) ? try MPICommunicator() : SingleProcess()
+    /// `silentStatus`: the exit status when a rank does not answer (see `MPICommunicator`).
+    public static func forThisProcess(timeouts: CollectiveTimeouts, silentStatus: Int32,
+                                      environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Communicator {
+        MPICommunicator.isLaunchedByMPI(environment)
+            ? try MPICommunicator(timeouts: timeouts, silentStatus: silentStatus, environment: environment)
+            : SingleProcess(timeouts: timeouts)
     }
 }
 

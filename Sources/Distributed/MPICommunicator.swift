@@ -2,11 +2,13 @@ import Foundation
 import MPIShim
 
 /// MPI_COMM_WORLD through the C shim. Errors come back as codes (MPI_ERRORS_RETURN) and are
-/// thrown with MPI's message; a collective past its deadline throws `CollectiveTimeout`.
+/// thrown with MPI's message; a collective past its deadline, or one that a silent rank's
+/// stopped heartbeats end, throws `CollectiveTimeout`. MPI's start-up has a deadline too
+/// (`timeouts.slow`): past it, this process says so and exits with `silentStatus`.
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
-    public var timeouts = CollectiveTimeouts()
+    public let timeouts: CollectiveTimeouts
     public let acceptsCallsFromAnyThread: Bool
     public let spansMachines: Bool
     /// Start-up waits for every rank to load its data.
@@ -14,8 +16,13 @@ public final class MPICommunicator: Communicator {
 
     /// Rank r waits r times this much longer than rank 0 (up to 4 times), so that when a rank is
     /// missing, one rank reports it and ends the job: rank 0, which alone knows who did not
-    /// come, or else the lowest rank still answering.
+    /// come, or else the lowest rank still answering. The same for heartbeats and start-up.
     static let reportingGrace = 2.0
+
+    private static func grace(rank: Int) -> Double { reportingGrace * Double(min(rank, 4)) }
+
+    /// The heartbeat timeout as this rank applies it.
+    private var heartbeatSeconds: Double { timeouts.heartbeat + Self.grace(rank: rank) }
 
     /// Set by Open MPI's mpirun, by PMI-based launchers (MPICH's, Slurm's srun) or by PMIx.
     public static func isLaunchedByMPI(_ environment: [String: String]) -> Bool {
@@ -27,9 +34,23 @@ public final class MPICommunicator: Communicator {
         ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"].lazy.compactMap { environment[$0].flatMap { Int($0) } }.first
     }
 
-    public init() throws {
+    public init(timeouts: CollectiveTimeouts, silentStatus: Int32,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        self.timeouts = timeouts
+        // Before MPI_Init the rank is the launcher's.
+        let launched = Self.launcherRank(environment) ?? 0
+        let startup = timeouts.slow + Self.grace(rank: launched)
+        let message = "vae: " + (launched == 0 ? "" : "rank \(launched): ")
+            + "MPI start-up did not complete within \(CollectiveTimeout.text(seconds: startup)) s (see --slow-collective-timeout): a rank hangs before or inside MPI_Init (its host frozen, unreachable or slow to start it); nothing was trained"
         var anyThread: Int32 = 0, oneMachine: Int32 = 0
-        try Self.check(vae_mpi_init(&anyThread, &oneMachine), "MPI_Init")
+        let code = message.withCString { message in
+            // A beat a second (more often for short timeouts): a timeout of 10 s is ten missed beats.
+            var liveness = vae_mpi_liveness(startup_seconds: startup, startup_message: message,
+                                            heartbeat_seconds: timeouts.heartbeat + Self.grace(rank: launched),
+                                            heartbeat_interval: min(1, timeouts.heartbeat / 5), exit_status: silentStatus)
+            return vae_mpi_init(&liveness, &anyThread, &oneMachine)
+        }
+        try Self.check(code, "MPI_Init")
         acceptsCallsFromAnyThread = anyThread != 0
         spansMachines = oneMachine == 0
         var rank: Int32 = 0, size: Int32 = 0
@@ -55,17 +76,33 @@ public final class MPICommunicator: Communicator {
 
     public func prepareThreadForCollectives() { vae_mpi_prefer_prompt_wakeups() }
 
+    private var stopLabel: String?
+
+    public func stopInside(nextCollective label: String) { stopLabel = label }
+
     /// Runs one of the shim's all-reduces, given its deadline and room for the absent ranks.
     private func allReduce(label: String, _ run: (Double, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) -> Int32) throws {
-        let seconds = (slowNext ? timeouts.slow : timeouts.normal) + Self.reportingGrace * Double(min(rank, 4))
+        let seconds = (slowNext ? timeouts.slow : timeouts.normal) + Self.grace(rank: rank)
         slowNext = false
+        if stopLabel == label {
+            stopLabel = nil
+            vae_mpi_stop_inside_next_collective()
+        }
         var absent = [Int32](repeating: 0, count: size), absentCount: Int32 = 0
         let code = run(seconds, &absent, &absentCount)
-        if code == VAE_MPI_TIMED_OUT {
+        switch code {
+        case VAE_MPI_TIMED_OUT:
             throw CollectiveTimeout(label: label, seconds: seconds, rank: rank,
-                                    absent: absentCount < 0 ? nil : absent.prefix(Int(absentCount)).map(Int.init))
+                                    cause: .deadline(absent: absentCount < 0 ? nil : absent.prefix(Int(absentCount)).map(Int.init)))
+        case VAE_MPI_PEER_SILENT:
+            var silent = [Int32](repeating: 0, count: size)
+            let count = Int(vae_mpi_silent_ranks(&silent))
+            let ranks = silent.prefix(count).map(Int.init)
+            throw CollectiveTimeout(label: label, seconds: heartbeatSeconds, rank: rank,
+                                    cause: .silence(ranks: ranks, hosts: ranks.map(Self.host(of:))))
+        default:
+            try Self.check(code, label)
         }
-        try Self.check(code, label)
     }
 
     public func abort(code: Int32) -> Never {
@@ -75,6 +112,13 @@ public final class MPICommunicator: Communicator {
 
     public func finalize() {
         _ = vae_mpi_finalize()
+    }
+
+    /// The host `rank` runs on, as MPI names it.
+    private static func host(of rank: Int) -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        vae_mpi_host(Int32(rank), &name, name.count)
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private static func check(_ code: Int32, _ what: String) throws {

@@ -185,6 +185,8 @@ public final class Trainer {
         let share = MicroBatchPlan(images: batch.count, microBatchSize: micro).share(rank: communicator.rank, of: communicator.size)
         let poisoned = faults.poisonsGradient(step: state.step + 1, rank: communicator.rank) ? share.first : nil
         let sum = workers.gradients
+        faults.stallIfDue(step: state.step + 1, rank: communicator.rank)
+        if faults.freezesInSum(step: state.step + 1, rank: communicator.rank) { communicator.stopInside(nextCollective: "exact sum") }
         sum.start()
         state.parameters.withUnsafeBufferPointer { parameters in
             Self.inParallel(workers.buffers.count, over: share) { w, microBatches in
@@ -278,6 +280,7 @@ public final class Trainer {
 
     /// Only rank 0 writes.
     private func saveCheckpoint() throws {
+        faults.freezeIfSaving(step: state.step, rank: communicator.rank)
         lastSavedStep = state.step
         guard communicator.isRoot else { return }
         let step = state.step

@@ -5,8 +5,8 @@ import Training
 /// Runs a command as one rank of a job (or as the only process), so that a failure ends the
 /// whole job with one message instead of leaving the other ranks waiting in a collective.
 enum Job {
-    static func run(_ body: (Communicator) throws -> Void) throws {
-        let communicator = try Communicators.forThisProcess()
+    static func run(timeouts: CollectiveTimeouts, _ body: (Communicator) throws -> Void) throws {
+        let communicator = try Communicators.forThisProcess(timeouts: timeouts, silentStatus: Train.timedOutStatus)
         do {
             try body(communicator)
             // Rank 0 may still be writing outputs: the others wait for it here, where a wait has
@@ -19,7 +19,8 @@ enum Job {
             guard communicator.size > 1 else { throw error }
             switch error {
             case is CollectiveTimeout:
-                // A peer may be frozen with the collective half done: only an abort ends the job.
+                // A peer may be frozen with the collective half done, or silent: only an abort
+                // ends the job.
                 Console.note(String(describing: error))
                 communicator.abort(code: Train.timedOutStatus)
             case is AgreedFailure:

@@ -17,8 +17,10 @@ struct Train: ParsableCommand {
         from its newest valid checkpoint and ends exactly as if it had never stopped; settings not \
         given are taken from the checkpoint. SIGTERM, SIGINT, SIGHUP or SIGUSR1 stop every rank after the \
         same step; rank 0 saves a checkpoint and the exit status is 75 (interrupted, resumable). \
-        A second signal exits at once. Under mpirun, a rank that waits in a collective longer than \
-        its timeout (a peer frozen, dead or cut off) says so and ends the job with exit status 69 \
+        A second signal exits at once. Under mpirun, a rank whose heartbeats stop for \
+        --heartbeat-timeout (frozen, dead or cut off), or one that keeps the others waiting in a \
+        collective longer than its timeout (alive but slow), or one that hangs in MPI's start-up \
+        for --slow-collective-timeout, is named in one line and the job ends with exit status 69 \
         (a peer did not answer; resumable from the newest checkpoint, which is kept).
         """)
 
@@ -63,9 +65,14 @@ struct Train: ParsableCommand {
     var collectiveTimeout: Double?
 
     @Option(name: .customLong("slow-collective-timeout"),
-            help: ArgumentHelp("The same for the collectives that wait for files: every rank loading its data and checkpoint at start-up, rank 0 writing an epoch's metrics, outputs and checkpoint. Longer, for slow shared filesystems. (default: 600)",
+            help: ArgumentHelp("The same for the collectives that wait for files: MPI's start-up and every rank loading its data and checkpoint, rank 0 writing an epoch's metrics, outputs and checkpoint. Longer, for slow shared filesystems. (default: 600)",
                                valueName: "seconds"))
     var slowCollectiveTimeout: Double?
+
+    @Option(name: .customLong("heartbeat-timeout"),
+            help: ArgumentHelp("Under mpirun, how long a rank may send no heartbeat (one a second, on a thread of its own, whatever the step is doing) before it counts as frozen, dead or cut off: the job then ends with one line naming it (exit 69). Ten missed beats: a loaded or swapping node is late by a beat or two, not ten, and a lost host is found in seconds rather than at a collective's deadline. (default: 10)",
+                               valueName: "seconds"))
+    var heartbeatTimeout: Double?
 
     @Flag(help: "Continue the run in --run-dir from its newest valid checkpoint.")
     var resume = false
@@ -78,7 +85,8 @@ struct Train: ParsableCommand {
     func validate() throws {
         if let outputsEvery, outputsEvery < 1 { throw ValidationError("--outputs-every must be at least 1 (got \(outputsEvery))") }
         if tensorboardEvery < 1 { throw ValidationError("--tensorboard-every must be at least 1 (got \(tensorboardEvery))") }
-        for (flag, value) in [("--collective-timeout", collectiveTimeout), ("--slow-collective-timeout", slowCollectiveTimeout)] {
+        for (flag, value) in [("--collective-timeout", collectiveTimeout), ("--slow-collective-timeout", slowCollectiveTimeout),
+                              ("--heartbeat-timeout", heartbeatTimeout)] {
             if let value, !(value > 0 && value.isFinite) { throw ValidationError("\(flag) must be a positive number of seconds (got \(value))") }
         }
     }
@@ -86,7 +94,10 @@ struct Train: ParsableCommand {
     func run() throws {
         StopSignals.install()
         var outcome = TrainingOutcome.completed
-        try Job.run { communicator in outcome = try train(communicator) }
+        let defaults = CollectiveTimeouts()
+        let timeouts = CollectiveTimeouts(normal: collectiveTimeout ?? defaults.normal, slow: slowCollectiveTimeout ?? defaults.slow,
+                                          heartbeat: heartbeatTimeout ?? defaults.heartbeat)
+        try Job.run(timeouts: timeouts) { communicator in outcome = try train(communicator) }
         if case .interrupted = outcome { throw ExitCode(Self.interruptedStatus) }
     }
 
@@ -94,9 +105,6 @@ struct Train: ParsableCommand {
         let console = Console(quiet: !communicator.isRoot)
         let runDirectory = URL(fileURLWithPath: runDir)
         let faults = try Faults.fromEnvironment()
-        let defaults = CollectiveTimeouts()
-        communicator.timeouts = CollectiveTimeouts(normal: collectiveTimeout ?? defaults.normal,
-                                                   slow: slowCollectiveTimeout ?? defaults.slow)
         // Ranks already share the cores out; a lone process takes them all.
         let defaultThreads = communicator.size > 1 ? 1 : ProcessInfo.processInfo.activeProcessorCount
         let (train, test, dataDirectory, configuration, state) = try communicator.collectively("start-up agreement") {

@@ -160,18 +160,26 @@ struct ReliabilityTests {
         try Self.expectFinalTensorsAreTheReference(run)
     }
 
-    /// Small enough that a test waits seconds, not minutes, for a frozen rank; long enough
-    /// that a healthy step, or rank 0 writing an epoch's end and outputs, on a busy machine never
-    /// trips them.
-    static let timeouts = ["--collective-timeout", "3", "--slow-collective-timeout", "30"]
+    /// Small enough that a test waits seconds, not minutes, for a frozen rank; long enough that a
+    /// healthy rank on a busy machine never misses it (it sends a heartbeat every 0.6 s, and a
+    /// rank paused itself gives the others credit for its pause). The collectives keep their
+    /// default deadlines, far longer: the heartbeats find a silent rank first, wherever it froze.
+    static let timeouts = ["--heartbeat-timeout", "3"]
 
-    /// The timeout a job's message says it waited.
-    static func secondsWaited(_ line: Substring) -> Double? {
-        line.firstRange(of: "no answer within ").flatMap { Double(line[$0.upperBound...].prefix { $0 != " " }) }
+    /// The default --heartbeat-timeout, as `vae train --help` gives it.
+    static let defaultHeartbeatTimeout: UInt32 = 10
+
+    /// A 2-rank job of `job` and `flags` under mpirun, with `VAE_FAULT` set to `fault` on every rank.
+    static func mpirunJob(_ run: URL, fault: String? = nil, flags: [String] = timeouts) throws -> VAEProcess.Running {
+        try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), [
+            "mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
+            + (fault == nil ? [] : ["-x", "VAE_FAULT"]) + ["-n", "2", VAEProcess.executable.path, "train", "--run-dir", run.path]
+            + job + flags, environment: fault.map { ["VAE_FAULT": $0] } ?? [:])
     }
 
     /// Waits for the job to save `step`, then freezes rank `rank` as a node swapping itself to
-    /// death would (SIGSTOP: its process and its TCP connections stay, it just never answers).
+    /// death would (SIGSTOP: its process and its TCP connections stay, it just never answers),
+    /// somewhere in the steps after.
     static func freeze(rank: Int, of run: URL, after step: Int) throws -> (pid: Int32, at: Date) {
         try waitFor(run.appendingPathComponent(String(format: "checkpoints/step-%09d.safetensors", step)))
         let victim = try #require(rankProcess(rank, training: run), "rank \(rank) not found")
@@ -179,41 +187,115 @@ struct ReliabilityTests {
         return (victim, Date())
     }
 
-    /// A rank frozen mid-epoch: the other one gives up after its timeout with one line naming the
-    /// step, the collective and the frozen rank (rank 0 knows it; rank 1, which waits 2 s longer
-    /// to let rank 0 speak first, can only say that rank 0 did not), the job ends with status 69,
-    /// and every checkpoint left is whole.
-    @Test(arguments: [1, 0])
-    func aFrozenRankEndsTheJobWithinItsTimeout(frozenRank: Int) throws {
+    /// A rank frozen (SIGSTOP, as a node swapping itself to death or hung in the kernel) at an
+    /// exact point by the trainer's fault hooks: inside the exact sum of step 9 (every rank has
+    /// entered it, so the collective cannot say who went silent), or while rank 0 writes the
+    /// checkpoint of step 8. With the collectives' default deadlines, the heartbeats end the job
+    /// within their timeout: one line naming the frozen rank (rank 0 hears every rank; rank 1,
+    /// which hears rank 0 and waits 2 s longer to let rank 0 speak first, names rank 0), status
+    /// 69, and every checkpoint left whole.
+    @Test(arguments: ["freeze-in-sum@9/1", "freeze-in-sum@9/0", "freeze-saving@8/1"])
+    func aFrozenRankIsNamedWithinTheHeartbeatTimeout(fault: String) throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let job = try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), [
-            "mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1", "-n", "2",
-            VAEProcess.executable.path, "train", "--run-dir", folder.path] + Self.job + Self.timeouts)
-        let frozen = try Self.freeze(rank: frozenRank, of: folder, after: 4)
-        defer { if Self.rankProcess(frozenRank, training: folder) == frozen.pid { kill(frozen.pid, SIGKILL) } }
+        let frozenRank = fault.hasSuffix("/0") ? 0 : 1
+        let job = try Self.mpirunJob(folder, fault: fault)
+        // Whatever happens, the frozen rank does not outlive the test.
+        defer { if let rank = Self.rankProcess(frozenRank, training: folder) { kill(rank, SIGKILL) } }
+        // The freeze comes at most a step after step 8's checkpoint appears.
+        try Self.waitFor(folder.appendingPathComponent("checkpoints/step-000000008.safetensors"))
+        let saved = Date()
         let result = try job.wait()
-        let waited = Date().timeIntervalSince(frozen.at)
+        let waited = Date().timeIntervalSince(saved)
         #expect(result.status == 69, "exit \(result.status): \(result.stderr)")
         let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
-        // The timeout of a step's collectives (the freeze comes mid-epoch, after a
-        // --checkpoint-every save), 2 s more on rank 1, plus at most a step and the abort.
-        let timeout = try #require(lines.first.flatMap(Self.secondsWaited), "\(result.stderr)")
-        #expect(timeout == (frozenRank == 1 ? 3 : 5) && waited < timeout + 5, "waited \(timeout) s, ended after \(waited) s: \(result.stderr)")
-        let newest = try #require(try Self.newestStep(folder))
-        let whom = frozenRank == 1 ? "rank 1 did not answer" : "rank 0, which alone knows which ranks did not answer, has not reported"
-        #expect(lines.count == 1 && lines[0].hasPrefix(frozenRank == 1 ? "vae: no answer within" : "vae: rank 1: no answer within")
-                && lines[0].contains(whom)
-                && (lines[0].contains(" of step ") || lines[0].contains(" at the end of epoch "))
-                && lines[0].contains("newest checkpoint (step \(newest)) is kept"), "\(result.stderr)")
-        #expect(["exponent agreement", "exact sum", "test scoring", "parameter check"].contains { lines.first?.contains($0) == true },
-                "\(result.stderr)")
-        #expect(newest >= 4 && newest < 60)
+        let named = frozenRank == 1 ? "vae: rank 1 did not answer for 3 s (no heartbeat from "
+            : "vae: rank 1: rank 0 did not answer for 5 s (no heartbeat from "
+        let place = fault.hasPrefix("freeze-in-sum") ? "in the exact sum of step 9 (epoch 1)" : "of step 9 (epoch 1)"
+        #expect(lines.count == 1 && lines[0].hasPrefix(named) && lines[0].contains(place)
+                && lines[0].hasSuffix("; the newest checkpoint (step 8) is kept"), "\(result.stderr)")
+        #expect(waited < 5 + 10, "ended \(waited) s after step 8 was saved: \(result.stderr)")
+        #expect(try Self.newestStep(folder) == 8)
         try Self.expectOnlyValidCheckpoints(folder)
     }
 
-    /// The same under `launch/train --max-restarts 1`: the abort takes the frozen rank down, the
-    /// restart resumes from the newest checkpoint, and the run ends at the one-process result.
+    /// Rank 1 frozen while rank 0's own work is stuck outside MPI (it stalls before step 9's
+    /// sums), so no collective can act on the finding: the heartbeat thread ends the job itself
+    /// a timeout later, with one line.
+    @Test func aSilentRankIsActedOnEvenWhenRankZeroNeverReachesACollective() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let job = try Self.mpirunJob(folder, fault: "stall@9/0,freeze-saving@8/1")
+        defer { if let rank = Self.rankProcess(1, training: folder) { kill(rank, SIGKILL) } }
+        try Self.waitFor(folder.appendingPathComponent("checkpoints/step-000000008.safetensors"))
+        let saved = Date()
+        let result = try job.wait()
+        let waited = Date().timeIntervalSince(saved)
+        #expect(result.status == 69, "exit \(result.status): \(result.stderr)")
+        let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
+        #expect(lines.count == 1 && lines[0].hasPrefix("vae: rank 1 did not answer for 3 s (no heartbeat from ")
+                && lines[0].hasSuffix("and this rank's work did not stop for it within 3 s more; ending the job"), "\(result.stderr)")
+        #expect(waited < 6 + 10, "ended \(waited) s after step 8 was saved: \(result.stderr)")
+        try Self.expectOnlyValidCheckpoints(folder)
+    }
+
+    /// A rank alive but slow (its training stalls before step 9's sums while its heartbeats go
+    /// on): the collective's deadline ends the job, and rank 0 names the rank that never came.
+    @Test func aStalledRankEndsTheJobAtTheCollectiveDeadline() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let job = try Self.mpirunJob(folder, fault: "stall@9/1", flags: ["--collective-timeout", "3"])
+        defer { if let rank = Self.rankProcess(1, training: folder) { kill(rank, SIGKILL) } }
+        try Self.waitFor(folder.appendingPathComponent("checkpoints/step-000000008.safetensors"))
+        let saved = Date()
+        let result = try job.wait()
+        let waited = Date().timeIntervalSince(saved)
+        #expect(result.status == 69, "exit \(result.status): \(result.stderr)")
+        let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
+        #expect(lines == ["vae: no answer within 3 s in the exponent agreement of step 9 (epoch 1): rank 1 did not answer; the newest checkpoint (step 8) is kept"],
+                "\(result.stderr)")
+        #expect(waited < 3 + 10, "ended \(waited) s after step 8 was saved: \(result.stderr)")
+        try Self.expectOnlyValidCheckpoints(folder)
+    }
+
+    /// A rank paused for half the default heartbeat timeout (SIGSTOP, then SIGCONT: a node
+    /// stalled for seconds) is no failure: the run goes on and ends with the one-process result.
+    @Test func aRankPausedForLessThanTheHeartbeatTimeoutGoesOn() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let job = try Self.mpirunJob(folder, flags: [])
+        let paused = try Self.freeze(rank: 1, of: folder, after: 4)
+        sleep(Self.defaultHeartbeatTimeout / 2)
+        kill(paused.pid, SIGCONT)
+        let result = try job.wait()
+        #expect(result.status == 0, "exit \(result.status): \(result.stderr)")
+        try Self.expectFinalTensorsAreTheReference(folder)
+    }
+
+    /// A rank that never reaches MPI_Init (its host hung before starting it): the rank waiting in
+    /// MPI_Init ends the job after the start-up deadline with one line, and nothing is written.
+    @Test func aRankThatNeverStartsMPIEndsTheJobAtTheStartUpDeadline() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run")
+        let started = Date()
+        let result = try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), [
+            "mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
+            "-n", "1", VAEProcess.executable.path, "train", "--run-dir", run.path, "--slow-collective-timeout", "3",
+            ":", "-n", "1", "sh", "-c", "sleep 600"]).wait()
+        let waited = Date().timeIntervalSince(started)
+        #expect(result.status == 69, "exit \(result.status): \(result.stderr)")
+        let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
+        #expect(lines == ["vae: MPI start-up did not complete within 3 s (see --slow-collective-timeout): a rank hangs before or inside MPI_Init (its host frozen, unreachable or slow to start it); nothing was trained"],
+                "\(result.stderr)")
+        #expect(waited < 3 + 20, "ended after \(waited) s: \(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: run.path), "nothing written")
+    }
+
+    /// A rank frozen from outside under `launch/train --max-restarts 1` (wherever the freeze
+    /// lands, the heartbeats name it): the abort takes the frozen rank down, the restart resumes
+    /// from the newest checkpoint (a fault hook would freeze the restarted job again), and the
+    /// run ends at the one-process result.
     @Test func aFrozenRankUnderLaunchTrainIsRestartedPastAndTheRunFinishes() throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -234,7 +316,8 @@ struct ReliabilityTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let run = folder.appendingPathComponent("run")
         for (flags, message) in [(["--collective-timeout", "0"], "--collective-timeout must be a positive number of seconds"),
-                                 (["--slow-collective-timeout", "inf"], "--slow-collective-timeout must be a positive number of seconds")] {
+                                 (["--slow-collective-timeout", "inf"], "--slow-collective-timeout must be a positive number of seconds"),
+                                 (["--heartbeat-timeout", "0"], "--heartbeat-timeout must be a positive number of seconds")] {
             expectRefusal(try VAEProcess.run(["train", "--run-dir", run.path] + flags), message)
         }
         let launched = try VAEProcess.start(Self.launchTrain, ["-n", "1", "--min-ranks", "2", "--run-dir", run.path],

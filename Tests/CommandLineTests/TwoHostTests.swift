@@ -131,9 +131,11 @@ struct TwoHostTests {
     }
 
     /// 2 hosts x 1 rank through `launch/train --hostfile --max-restarts 1`; mid-run the second
-    /// host is lost: its rank freezes, or its link goes down, and the host stops answering its
-    /// agent. The job times out, the restart leaves that host behind and finishes on the first
-    /// alone, and the run ends with the one-process result bit for bit.
+    /// host is lost: its rank freezes inside the exact sum of step 9 (a fault hook: every rank
+    /// has entered the sum, so only the heartbeats can tell who went silent), or its link goes
+    /// down (cut by the test after step 8), and the host stops answering its agent. Rank 0 names
+    /// rank 1 within the heartbeat timeout, the restart leaves that host behind and finishes on
+    /// the first alone, and the run ends with the one-process result bit for bit.
     @Test(.enabled(if: namespacesWork, "needs root, iproute2 and network namespaces"), arguments: [false, true])
     func aLostHostIsLeftBehindAndTheRunFinishesOnTheOther(linkDown: Bool) throws {
         let hosts = try Hosts()
@@ -145,17 +147,15 @@ struct TwoHostTests {
         try Data(hosts.addresses.map { "\($0) slots=1\n" }.joined().utf8).write(to: hostfile)
         let subnet = hosts.subnet
         let job = try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), [
+            // The agent passes mpirun's environment on to the other host's daemon, and so the fault.
             "ip", "netns", "exec", hosts.names[0], "env", "VAE_BINARY=\(VAEProcess.executable.path)",
+            "VAE_FAULT=\(linkDown ? "" : "freeze-in-sum@9/1")",
             "OMPI_MCA_plm_rsh_agent=\(hosts.agent.path)", "OMPI_MCA_btl=tcp,self",
             "OMPI_MCA_btl_tcp_if_include=\(subnet)", "OMPI_MCA_oob_tcp_if_include=\(subnet)",
             ReliabilityTests.launchTrain.path, "--hostfile", hostfile.path, "--max-restarts", "1", "--run-dir", run.path]
             + ReliabilityTests.job + ReliabilityTests.timeouts)
-        if linkDown {
-            try ReliabilityTests.waitFor(run.appendingPathComponent("checkpoints/step-000000008.safetensors"))
-            try hosts.cutLink()
-        } else {
-            _ = try ReliabilityTests.freeze(rank: 1, of: run, after: 8)
-        }
+        try ReliabilityTests.waitFor(run.appendingPathComponent("checkpoints/step-000000008.safetensors"))
+        if linkDown { try hosts.cutLink() }
         // Whatever happens, no rank of this job outlives the test.
         defer { if let rank = ReliabilityTests.rankProcess(1, training: run) { kill(rank, SIGKILL) } }
         try hosts.makeUnreachable(hosts.addresses[1])

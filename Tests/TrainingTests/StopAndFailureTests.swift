@@ -111,8 +111,17 @@ struct StopAndFailureTests {
         #expect(FileManager.default.fileExists(atPath: stranger.path), "files that are not leftovers stay")
     }
 
-    @Test(arguments: ["nan-gradient", "nan-gradient@", "nan-gradient@x", "crash-saving@3/1", "explode@3", "nan-gradient@-1"])
+    @Test(arguments: ["nan-gradient", "nan-gradient@", "nan-gradient@x", "crash-saving@3/1", "explode@3", "nan-gradient@-1",
+                      "freeze-in-sum@9/1/2", "stall@"])
     func unreadableFaultsAreRefused(text: String) {
         #expect(throws: TrainingError.self) { try Faults(parsing: text) }
+    }
+
+    @Test func faultsAreReadWithTheirStepAndRank() throws {
+        let faults = try Faults(parsing: "freeze-in-sum@9/1,freeze-saving@8,stall@3/2")
+        #expect(faults.freezeInSum?.step == 9 && faults.freezeInSum?.rank == 1)
+        #expect(faults.freezeSaving?.step == 8 && faults.freezeSaving?.rank == 0)
+        #expect(faults.stall?.step == 3 && faults.stall?.rank == 2)
+        #expect(faults.nanGradient == nil && faults.crashSaving == nil)
     }
 }
