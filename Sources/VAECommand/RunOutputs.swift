@@ -207,6 +207,7 @@ struct RunOutputs {
         let originalsRow = scores.originals.map {
             String(format: "<tr><th>the originals (the reader's ceiling)</th><td></td><td></td><td>%.1f%%</td></tr>", 100 * $0.readRight)
         } ?? ""
+        let mostMisread = (scores.mostMisread ?? []).map { "\($0.digit) as \($0.readAs) (\($0.images) times)" }.joined(separator: ", ")
         let misread = scores.misreadExamples.map { "test digit \($0.index): a \($0.digit) read as \($0.readAs)" }.joined(separator: "; ")
         let misreadFigure = misread.isEmpty ? "" : """
             <figure><img src="misread.png" alt="misread upscales">
@@ -261,7 +262,7 @@ struct RunOutputs {
         \(score("bilinear", scores.bilinear.psnrDB, scores.bilinear.ssim, scores.bilinear.readRight))
         \(originalsRow)
         </table>
-        \(readColumn.isEmpty ? "" : "<p>Read right: how often a small CNN digit reader (<code>bench/train_digit_reader.py</code>) reads the upscale as its digit.</p>")
+        \(readColumn.isEmpty ? "" : "<p>Read right: how often a small CNN digit reader (<code>bench/train_digit_reader.py</code>) reads the upscale as its digit\(mostMisread.isEmpty ? "" : "; this model's upscales it misreads most: " + mostMisread).</p>")
         \(misreadFigure)
         <figure><img src="upscale.png" alt="upscale sheet">
         <figcaption>The first \(Self.sheetDigits) test digits. Rows, top to bottom: the 8x8 input, bicubic upscaling, this model's upscaling, the original 28x28.</figcaption></figure>
