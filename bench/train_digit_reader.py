@@ -18,7 +18,8 @@ Needs tensorflow-cpu==2.21.0, keras==3.15.1, numpy and safetensors, in a venv of
   .venv-reader/bin/python bench/train_digit_reader.py            # about 2 minutes on 2 cores
 
 Fixed seed and TensorFlow's deterministic ops, so a run on the same machine type gives the
-same file.
+same tensors, hence the same data_sha256 (checked here: two runs on the 2-core AMD EPYC Zen 5,
+99.15% both times; safetensors orders the header's metadata keys as it likes).
 """
 import argparse
 import gzip
