@@ -1,4 +1,5 @@
 import Dataset
+import Foundation
 import Model
 
 /// A model's losses and upscaling quality on a split, beside the interpolation baselines: what
@@ -25,6 +26,13 @@ public struct Scores: Encodable, Sendable {
         case images, loss, ssim, bilinear, bicubic, originals
         case reconstructionLoss = "reconstruction_loss", klLoss = "kl_loss", psnrDB = "psnr_db"
         case readRight = "read_right", mostMisread = "most_misread"
+    }
+
+    /// What `vae eval --json` prints and `RUN/outputs/scores.json` holds: keys sorted.
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
     }
 
     /// Scores the first `count` images in chunks, so memory stays small whatever the count.

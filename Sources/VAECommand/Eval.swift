@@ -41,9 +41,7 @@ struct Eval: ParsableCommand {
         let count = min(first ?? images.count, images.count)
         let scores = Scores(weights, images: images, count: count, reader: reader)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            Console.say(String(decoding: try encoder.encode(scores), as: UTF8.self))
+            Console.say(String(decoding: try scores.json(), as: UTF8.self))
         } else {
             func percent(_ share: Double?) -> String { format(100 * (share ?? .nan), digits: 1, width: 9) + "%" }
             func misread(_ list: [Misreading]?) -> String {

@@ -53,9 +53,7 @@ struct RunOutputs {
         let manifold = try self.manifold(weights)
         let hasCurves = try lossCurves()
         let scores = Scores(weights, images: test, count: test.count, reader: reader)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try writeAtomically(Array(try encoder.encode(scores)), to: url(Self.scoresFile))
+        try writeAtomically(Array(try scores.json()), to: url(Self.scoresFile))
         try misreadSheet(weights, test, scores.misreadExamples)
         let explorer = explorerData(weights, test)
         return try report(settings: settings, scores: scores, latentNote: latentNote, manifold: manifold, curves: hasCurves,
