@@ -77,9 +77,9 @@ public struct ONNXModel {
         var x = node("Relu", [dense(z, "decoder.dense")])
         x = node("Reshape", [x, int64Constant([-1, 7, 7, 64])])
         x = node("Transpose", [x], ints: [("perm", [0, 3, 1, 2])])
-        // Explicit pads, not auto_pad SAME (onnxruntime's SAME for ConvTranspose puts the odd
-        // padding before, TensorFlow after): pads of a stride-2 "same" transposed convolution
-        // are its forward convolution's, (0, 0, 1, 1).
+        // Explicit pads, not auto_pad SAME_UPPER/LOWER: onnxruntime's ConvTranspose has put the
+        // odd cell on the other side from ONNX's definition, and changed that between versions.
+        // A stride-2 "same" transposed convolution has its forward convolution's pads, (0, 0, 1, 1).
         x = convolution("ConvTranspose", x, "decoder.deconv1", strides: 2, pads: [0, 0, 1, 1])
         x = node("Relu", [x])
         x = convolution("ConvTranspose", x, "decoder.deconv2", strides: 2, pads: [0, 0, 1, 1])
