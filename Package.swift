@@ -8,10 +8,11 @@ import PackageDescription
 //   FileIO (readFile, writeAtomically)
 //   Model (its architecture and parameter layout, layers, forward/backward, loss, Adam; inference; no files)
 //   Dataset (IDX, gzip, resize to the model's sides)   Checkpoint (safetensors)   Media (PNG, GIF, NPY, plots)
-//   Evaluation (PSNR, SSIM, interpolation baselines; a model's scores, its latent encodings)
+//   Evaluation (PSNR, SSIM, interpolation baselines, the digit reader; a model's scores, its latent encodings)
 //   Distributed (Communicator: MPI through the MPIShim C target, or a single process;
 //                ExactAllReduce over BlockExactSum)
 //   TensorBoard (event files: record framing, the few protobuf fields)
+//   Export (ONNX files of a trained model, with TensorBoard's protobuf encoder)
 //   Training (the run's settings, the trainer, CheckpointMetadata, weights from files: joins model, data, checkpoints)
 //   VAECommand (the `vae` executable, imported by nothing)
 let package = Package(
@@ -42,13 +43,14 @@ let package = Package(
         .target(name: "Dataset", dependencies: ["FileIO", "Model", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Checkpoint", dependencies: ["FileIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Media", dependencies: ["FileIO", "CPNG", "CGIF"]),
-        .target(name: "Evaluation", dependencies: ["Dataset", "Model"]),
+        .target(name: "Evaluation", dependencies: ["Dataset", "Model", "Kernels", "Checkpoint"]),
         .target(name: "MPIShim", dependencies: ["CMPI"]),
         .target(name: "Distributed", dependencies: ["MPIShim", "Kernels"]),
         .target(name: "Training", dependencies: ["Model", "Kernels", "Dataset", "Checkpoint", "Distributed", "FileIO"]),
         .target(name: "TensorBoard"),
+        .target(name: "Export", dependencies: ["Model", "TensorBoard"]),
         .executableTarget(name: "VAECommand", dependencies: [
-            "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed", "TensorBoard", "FileIO",
+            "Training", "Media", "Model", "Kernels", "Dataset", "Checkpoint", "Evaluation", "Distributed", "TensorBoard", "FileIO", "Export",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -59,7 +61,7 @@ let package = Package(
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Dataset", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Dataset", "Model", "Checkpoint", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "FuzzTests", dependencies: ["Dataset", "Media", "Checkpoint", "TestSupport"]),

@@ -7,16 +7,22 @@ public struct QualityReport: Codable, Equatable, Sendable {
     public var psnrDB: Double
     /// Mean over images of `ImageQuality.ssim`.
     public var ssim: Double
+    /// How the digit reader reads these images, when it was asked.
+    public var readRight: Double?
+    public var mostMisread: [Misreading]?
 
-    public init(psnrDB: Double, ssim: Double) {
+    public init(psnrDB: Double, ssim: Double, reading: Readings? = nil) {
         self.psnrDB = psnrDB
         self.ssim = ssim
+        readRight = reading?.readRight
+        mostMisread = reading?.mostMisread
     }
 
     /// The names `vae eval --json` uses.
     enum CodingKeys: String, CodingKey {
         case psnrDB = "psnr_db"
         case ssim
+        case readRight = "read_right", mostMisread = "most_misread"
     }
 }
 
@@ -42,41 +48,43 @@ extension ImageQuality {
     }
 
     /// The quality that plain interpolation reaches on the same task: every 8x8 input of
-    /// `lowResolution` upscaled to 28x28 with TensorFlow's bilinear and bicubic resizes and
-    /// compared with its 28x28 target.
-    ///
-    /// Bicubic output overshoots [0, 1] near strokes; it is clamped to [0, 1] before measuring,
-    /// as an image would be (the TensorFlow figures, 15.06 dB and SSIM 0.610 on the MNIST test
-    /// set, are of the clamped images; unclamped they are 15.00 dB and 0.586).
+    /// `lowResolution` upscaled to 28x28 (see `interpolations`) and compared with its target.
     public static func baselines(lowResolution: [Float], targets: [Float])
         -> (bilinear: QualityReport, bicubic: QualityReport) {
+        let upscaled = interpolations(lowResolution: lowResolution)
+        precondition(upscaled.bilinear.count == targets.count,
+                     "\(lowResolution.count) low-resolution values for \(targets.count) target values")
+        return (report(predictions: upscaled.bilinear, targets: targets), report(predictions: upscaled.bicubic, targets: targets))
+    }
+
+    /// Every 8x8 input of `lowResolution` upscaled to 28x28 with TensorFlow's bilinear and
+    /// bicubic resizes.
+    ///
+    /// Bicubic output overshoots [0, 1] near strokes; it is clamped to [0, 1], as an image
+    /// would be (the TensorFlow figures, 15.06 dB and SSIM 0.610 on the MNIST test set, are of
+    /// the clamped images; unclamped they are 15.00 dB and 0.586).
+    public static func interpolations(lowResolution: [Float]) -> (bilinear: [Float], bicubic: [Float]) {
         let side = ImageSet.imageSide, lowSide = ImageSet.lowResolutionSide
         let pixels = side * side, lowPixels = lowSide * lowSide
-        let count = targets.count / pixels
-        precondition(count > 0 && targets.count == count * pixels,
-                     "\(targets.count) target values do not make a whole number of \(side)x\(side) images")
-        precondition(lowResolution.count == count * lowPixels,
-                     "\(lowResolution.count) low-resolution values for \(count) images of \(lowSide)x\(lowSide)")
-        var bilinear = MeanQuality(), bicubic = MeanQuality()
+        let count = lowResolution.count / lowPixels
+        precondition(count > 0 && lowResolution.count == count * lowPixels,
+                     "\(lowResolution.count) values do not make a whole number of \(lowSide)x\(lowSide) images")
+        var bilinear = [Float](repeating: 0, count: count * pixels), bicubic = bilinear
         lowResolution.withUnsafeBufferPointer { inputs in
-            targets.withUnsafeBufferPointer { expected in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: pixels) { upscaled in
-                    let image = upscaled.baseAddress!
+            bilinear.withUnsafeMutableBufferPointer { linear in
+                bicubic.withUnsafeMutableBufferPointer { cubic in
                     for index in 0..<count {
                         let input = inputs.baseAddress! + index * lowPixels
-                        let target = expected.baseAddress! + index * pixels
-                        Resize.bilinear(input, height: lowSide, width: lowSide, into: image, outHeight: side, outWidth: side)
-                        bilinear.add(image, target, height: side, width: side)
-                        Resize.bicubic(input, height: lowSide, width: lowSide, into: image, outHeight: side, outWidth: side)
-                        for offset in 0..<pixels {
-                            image[offset] = min(max(image[offset], 0), 1)
-                        }
-                        bicubic.add(image, target, height: side, width: side)
+                        Resize.bilinear(input, height: lowSide, width: lowSide,
+                                        into: linear.baseAddress! + index * pixels, outHeight: side, outWidth: side)
+                        Resize.bicubic(input, height: lowSide, width: lowSide,
+                                       into: cubic.baseAddress! + index * pixels, outHeight: side, outWidth: side)
                     }
+                    for offset in cubic.indices { cubic[offset] = min(max(cubic[offset], 0), 1) }
                 }
             }
         }
-        return (bilinear.report, bicubic.report)
+        return (bilinear, bicubic)
     }
 }
 

@@ -1,25 +1,50 @@
 import Dataset
+import Foundation
 import Model
 
 /// A model's losses and upscaling quality on a split, beside the interpolation baselines: what
 /// `vae eval` prints and the run report shows, in the names of `vae eval --json`. The loss is
 /// the one the weights were trained on (the KL term weighted as in training), as the trainer
-/// scores its test images.
+/// scores its test images. Given the digit reader, also how often each upscale, and the
+/// original, reads as its digit.
 public struct Scores: Encodable, Sendable {
     public let images: Int
     public let reconstructionLoss, klLoss, loss, psnrDB, ssim: Double
     public let bilinear, bicubic: QualityReport
+    /// The model's upscales as the reader reads them.
+    public let readRight: Double?
+    public let mostMisread: [Misreading]?
+    /// The original 28x28 images as the reader reads them: its ceiling.
+    public let originals: Readings?
+    /// The first few images whose upscale the reader misreads, in order (not in the JSON).
+    public let misreadExamples: [MisreadImage]
+
+    public struct MisreadImage: Sendable, Equatable {
+        public let index: Int, digit: Int, readAs: Int
+    }
+    static let misreadExampleCount = 8
 
     enum CodingKeys: String, CodingKey {
-        case images, loss, ssim, bilinear, bicubic
+        case images, loss, ssim, bilinear, bicubic, originals
         case reconstructionLoss = "reconstruction_loss", klLoss = "kl_loss", psnrDB = "psnr_db"
+        case readRight = "read_right", mostMisread = "most_misread"
+    }
+
+    /// What `vae eval --json` prints and `RUN/outputs/scores.json` holds: keys sorted.
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
     }
 
     /// Scores the first `count` images in chunks, so memory stays small whatever the count.
-    public init(_ weights: InferenceWeights, images: ImageSet, count: Int) {
+    public init(_ weights: InferenceWeights, images: ImageSet, count: Int, reader: DigitReader?) {
         let chunk = 500
         var sums = VAE.LossSums()
         var model = QualityReport(psnrDB: 0, ssim: 0), bilinear = model, bicubic = model
+        var modelReads = ReadingTally(), bilinearReads = ReadingTally(), bicubicReads = ReadingTally()
+        var originalReads = ReadingTally()
+        var examples: [MisreadImage] = []
         func accumulate(_ total: inout QualityReport, _ part: QualityReport, _ n: Int) {
             total.psnrDB += part.psnrDB * Double(n) / Double(count)
             total.ssim += part.ssim * Double(n) / Double(count)
@@ -40,9 +65,20 @@ public struct Scores: Encodable, Sendable {
             sums.reconstruction += partSums.reconstruction
             sums.kl += partSums.kl
             accumulate(&model, ImageQuality.report(predictions: predictions, targets: targets), n)
-            let baselines = ImageQuality.baselines(lowResolution: inputs, targets: targets)
-            accumulate(&bilinear, baselines.bilinear, n)
-            accumulate(&bicubic, baselines.bicubic, n)
+            let upscaled = ImageQuality.interpolations(lowResolution: inputs)
+            accumulate(&bilinear, ImageQuality.report(predictions: upscaled.bilinear, targets: targets), n)
+            accumulate(&bicubic, ImageQuality.report(predictions: upscaled.bicubic, targets: targets), n)
+            guard let reader else { continue }
+            let labels = images.labels[start..<(start + n)]
+            let read = reader.read(predictions, count: n)
+            modelReads.add(read: read, labels: labels)
+            bilinearReads.add(read: reader.read(upscaled.bilinear, count: n), labels: labels)
+            bicubicReads.add(read: reader.read(upscaled.bicubic, count: n), labels: labels)
+            originalReads.add(read: reader.read(targets, count: n), labels: labels)
+            for (i, (digit, label)) in zip(read, labels).enumerated()
+            where digit != label && examples.count < Self.misreadExampleCount {
+                examples.append(MisreadImage(index: start + i, digit: Int(label), readAs: Int(digit)))
+            }
         }
         self.images = count
         reconstructionLoss = sums.reconstruction / Double(count)
@@ -50,7 +86,12 @@ public struct Scores: Encodable, Sendable {
         loss = reconstructionLoss + Double(weights.klWeight) * klLoss
         psnrDB = model.psnrDB
         ssim = model.ssim
-        self.bilinear = bilinear
-        self.bicubic = bicubic
+        let modelReading = reader.map { _ in modelReads.readings }
+        readRight = modelReading?.readRight
+        mostMisread = modelReading?.mostMisread
+        originals = reader.map { _ in originalReads.readings }
+        self.bilinear = QualityReport(psnrDB: bilinear.psnrDB, ssim: bilinear.ssim, reading: reader.map { _ in bilinearReads.readings })
+        self.bicubic = QualityReport(psnrDB: bicubic.psnrDB, ssim: bicubic.ssim, reading: reader.map { _ in bicubicReads.readings })
+        misreadExamples = examples
     }
 }

@@ -2,9 +2,12 @@ import Foundation
 
 /// Protocol-buffer wire encoding of the handful of fields an event file needs (varints,
 /// 64-bit and 32-bit fixed values, length-delimited bytes and nested messages), and the
-/// matching reader for the few fields a resume reads back (the step).
-struct ProtobufMessage {
-    private(set) var bytes: [UInt8] = []
+/// matching reader for the few fields a resume reads back (the step). The ONNX export writes
+/// its messages with it too.
+public struct ProtobufMessage {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
 
     private mutating func key(_ field: Int, _ wireType: UInt64) { varint(UInt64(field) << 3 | wireType) }
 
@@ -17,30 +20,30 @@ struct ProtobufMessage {
         bytes.append(UInt8(v))
     }
 
-    mutating func int(_ field: Int, _ value: Int64) {
+    public mutating func int(_ field: Int, _ value: Int64) {
         key(field, 0)
         varint(UInt64(bitPattern: value))
     }
 
-    mutating func double(_ field: Int, _ value: Double) {
+    public mutating func double(_ field: Int, _ value: Double) {
         key(field, 1)
         withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    mutating func float(_ field: Int, _ value: Float) {
+    public mutating func float(_ field: Int, _ value: Float) {
         key(field, 5)
         withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    mutating func data(_ field: Int, _ value: some Collection<UInt8>) {
+    public mutating func data(_ field: Int, _ value: some Collection<UInt8>) {
         key(field, 2)
         varint(UInt64(value.count))
         bytes.append(contentsOf: value)
     }
 
-    mutating func string(_ field: Int, _ value: String) { data(field, Array(value.utf8)) }
+    public mutating func string(_ field: Int, _ value: String) { data(field, Array(value.utf8)) }
 
-    mutating func message(_ field: Int, _ value: ProtobufMessage) { data(field, value.bytes) }
+    public mutating func message(_ field: Int, _ value: ProtobufMessage) { data(field, value.bytes) }
 
     /// The varint field `field` at the top level of `bytes`, if present (the last one wins, as
     /// in protobuf); nil also when the bytes are not a well-formed message.

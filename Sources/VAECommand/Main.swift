@@ -15,7 +15,7 @@ struct VAECommandLine: ParsableCommand {
         VAE_KERNELS=baseline|avx2|avx512 chooses the build of the hand-written kernels \
         (default: the fastest this CPU runs; \(KernelBuild.best) here).
         """,
-        subcommands: [Train.self, Upscale.self, Morph.self, Latent.self, Eval.self, Report.self, Inspect.self])
+        subcommands: [Train.self, Upscale.self, Morph.self, Latent.self, Eval.self, Report.self, Export.self, Inspect.self])
 
     /// Bad input gets one line on stderr and a non-zero exit, never a trace.
     static func main() {

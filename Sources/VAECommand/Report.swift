@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpoint
+import Evaluation
 import Foundation
 import Model
 import Training
@@ -18,6 +19,7 @@ struct Report: ParsableCommand {
 
     @OptionGroup var weightsOption: WeightsOption
     @OptionGroup var dataOption: DataOption
+    @OptionGroup var readerOption: ReaderOption
 
     @Option(help: "Folder for the pictures and the page (created if needed).")
     var out: String
@@ -25,6 +27,7 @@ struct Report: ParsableCommand {
     func run() throws {
         let file = try CheckpointLocation.read(URL(fileURLWithPath: weightsOption.checkpoint), warn: { Console.note("skipping \($0)") })
         let weights = try InferenceWeights(file)
+        let reader = try readerOption.load()
         let train = try dataOption.load(.train), test = try dataOption.load(.test)
         // Weights from elsewhere have no training metadata: their page shows what the tensors say.
         let saved = try? CheckpointMetadata(file.metadata)
@@ -39,7 +42,7 @@ struct Report: ParsableCommand {
         let folder = file.url.deletingLastPathComponent()
         let metrics = folder.lastPathComponent == "checkpoints"
             ? folder.deletingLastPathComponent().appendingPathComponent("metrics.jsonl") : nil
-        let outputs = RunOutputs(directory: URL(fileURLWithPath: out), metrics: metrics, lastEpoch: saved?.epoch)
+        let outputs = RunOutputs(directory: URL(fileURLWithPath: out), metrics: metrics, lastEpoch: saved?.epoch, reader: reader)
         let page = try outputs.write(weights, train: train, test: test, settings: settings)
         Console.say("wrote \(page.path) and the pictures beside it")
     }

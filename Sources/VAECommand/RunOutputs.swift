@@ -13,19 +13,32 @@ struct RunOutputs {
     /// The run's metrics.jsonl, for the loss curves, and the last epoch to draw from it.
     let metrics: URL?
     let lastEpoch: Int?
+    /// Reads the upscales for the scores; without it the page has no "read right" figures.
+    let reader: DigitReader?
 
-    /// A run's own outputs: `RUN/outputs`, with all of its metrics.
+    /// A run's own outputs: `RUN/outputs`, with all of its metrics. A run goes on without the
+    /// bundled digit reader if it cannot be loaded, saying why.
     init(runDirectory: URL) {
         directory = runDirectory.appendingPathComponent("outputs")
         metrics = runDirectory.appendingPathComponent("metrics.jsonl")
         lastEpoch = nil
+        do {
+            reader = try ReaderOption.bundled()
+        } catch {
+            Console.note("outputs without digits read right: \(error)")
+            reader = nil
+        }
     }
 
-    init(directory: URL, metrics: URL?, lastEpoch: Int?) {
+    init(directory: URL, metrics: URL?, lastEpoch: Int?, reader: DigitReader) {
         self.directory = directory
         self.metrics = metrics
         self.lastEpoch = lastEpoch
+        self.reader = reader
     }
+
+    /// `vae eval --json` of the test set, which TensorBoard's log takes its figures from.
+    static let scoresFile = "scores.json"
 
     /// Test digits shown on the upscale sheet, and the write-up's morph (a 3 into a 2).
     static let sheetDigits = 10
@@ -39,10 +52,35 @@ struct RunOutputs {
         let latentNote = try latent(weights, test)
         let manifold = try self.manifold(weights)
         let hasCurves = try lossCurves()
-        let scores = Scores(weights, images: test, count: test.count)
+        let scores = Scores(weights, images: test, count: test.count, reader: reader)
+        try writeAtomically(Array(try scores.json()), to: url(Self.scoresFile))
+        try misreadSheet(weights, test, scores.misreadExamples)
         let explorer = explorerData(weights, test)
         return try report(settings: settings, scores: scores, latentNote: latentNote, manifold: manifold, curves: hasCurves,
                           explorer: explorer)
+    }
+
+    /// The first test digits whose upscale the reader misreads: the model's upscale above the
+    /// original. Left out (and an old one removed) when there are none.
+    private func misreadSheet(_ weights: InferenceWeights, _ test: ImageSet, _ examples: [Scores.MisreadImage]) throws {
+        let sheet = url("misread.png")
+        guard !examples.isEmpty else {
+            try? FileManager.default.removeItem(at: sheet)
+            return
+        }
+        var inputs = [Float](repeating: 0, count: examples.count * VAE.inputPixels)
+        var truth = [Float](repeating: 0, count: examples.count * VAE.outputPixels)
+        for (i, example) in examples.enumerated() {
+            inputs.withUnsafeMutableBufferPointer { test.lowResolution(example.index, into: $0.baseAddress! + i * VAE.inputPixels) }
+            truth.withUnsafeMutableBufferPointer { test.target(example.index, into: $0.baseAddress! + i * VAE.outputPixels) }
+        }
+        let model = Inference.reconstruct(weights, inputs: inputs, count: examples.count)
+        let side = VAE.outputSide
+        func image(_ pixels: [Float], _ i: Int) -> GreyImage {
+            GreyImage(width: side, height: side, pixels: Array(pixels[(i * side * side)..<((i + 1) * side * side)])).enlarged(by: 2)
+        }
+        let cells = examples.indices.map { image(model, $0) } + examples.indices.map { image(truth, $0) }
+        try PNG.write(GreyImage.grid(cells, columns: examples.count, padding: 4, background: 0.3).enlarged(by: 2), to: sheet)
     }
 
     private func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
@@ -142,10 +180,22 @@ struct RunOutputs {
 
     private func report(settings: [(String, String)], scores: Scores, latentNote: String, manifold: Bool, curves: Bool,
                         explorer: String) throws -> URL {
-        let rows = settings.map { "<tr><th>\(escapeXML($0.0))</th><td>\(escapeXML($0.1))</td></tr>" }.joined(separator: "\n")
-        func score(_ name: String, _ psnr: Double, _ ssim: Double) -> String {
-            String(format: "<tr><th>%@</th><td>%.2f dB</td><td>%.3f</td></tr>", name, psnr, ssim)
+        let rows = settings.map { "<tr><th>\(escapeXML($0.0))</th><td>\(escapeXML($0.1))</td></tr>" }.joined(separator: "
+")
+        func score(_ name: String, _ psnr: Double, _ ssim: Double, _ readRight: Double?) -> String {
+            String(format: "<tr><th>%@</th><td>%.2f dB</td><td>%.3f</td>", name, psnr, ssim)
+                + (readRight.map { String(format: "<td>%.1f%%</td>", 100 * $0) } ?? "") + "</tr>"
         }
+        let readColumn = scores.readRight == nil ? "" : "<th>read right</th>"
+        let originalsRow = scores.originals.map {
+            String(format: "<tr><th>the originals (the reader's ceiling)</th><td></td><td></td><td>%.1f%%</td></tr>", 100 * $0.readRight)
+        } ?? ""
+        let mostMisread = (scores.mostMisread ?? []).map { "\($0.digit) as \($0.readAs) (\($0.images) times)" }.joined(separator: ", ")
+        let misread = scores.misreadExamples.map { "test digit \($0.index): a \($0.digit) read as \($0.readAs)" }.joined(separator: "; ")
+        let misreadFigure = misread.isEmpty ? "" : """
+            <figure><img src="misread.png" alt="misread upscales">
+            <figcaption>The first test digits whose upscale by this model the digit reader misreads (top: this model's upscale; bottom: the original): \(misread).</figcaption></figure>
+            """
         let html = """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>vae run report</title>
@@ -189,11 +239,14 @@ struct RunOutputs {
         <table>\(rows)</table>
         <h2>Test set (\(scores.images) images)</h2>
         <p>Loss \(String(format: "%.2f", scores.loss)) (reconstruction \(String(format: "%.2f", scores.reconstructionLoss)), KL \(String(format: "%.3f", scores.klLoss))), decoding z_mean.</p>
-        <table><tr><th>upscaling 8x8 to 28x28</th><th>PSNR</th><th>SSIM</th></tr>
-        \(score("this model", scores.psnrDB, scores.ssim))
-        \(score("bicubic", scores.bicubic.psnrDB, scores.bicubic.ssim))
-        \(score("bilinear", scores.bilinear.psnrDB, scores.bilinear.ssim))
+        <table><tr><th>upscaling 8x8 to 28x28</th><th>PSNR</th><th>SSIM</th>\(readColumn)</tr>
+        \(score("this model", scores.psnrDB, scores.ssim, scores.readRight))
+        \(score("bicubic", scores.bicubic.psnrDB, scores.bicubic.ssim, scores.bicubic.readRight))
+        \(score("bilinear", scores.bilinear.psnrDB, scores.bilinear.ssim, scores.bilinear.readRight))
+        \(originalsRow)
         </table>
+        \(readColumn.isEmpty ? "" : "<p>Read right: how often a small CNN digit reader (<code>bench/train_digit_reader.py</code>) reads the upscale as its digit\(mostMisread.isEmpty ? "" : "; this model's upscales it misreads most: " + mostMisread).</p>")
+        \(misreadFigure)
         <figure><img src="upscale.png" alt="upscale sheet">
         <figcaption>The first \(Self.sheetDigits) test digits. Rows, top to bottom: the 8x8 input, bicubic upscaling, this model's upscaling, the original 28x28.</figcaption></figure>
         <figure><img src="morph.gif" alt="morph animation" width="168"> <img src="morph-strip.png" alt="morph frames">

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dataset
+import Evaluation
 import Foundation
 import Model
 
@@ -21,4 +22,22 @@ struct DataOption: ParsableArguments {
     var directory: URL { get throws { try DataLocation.resolve(data) } }
 
     func load(_ split: Split) throws -> ImageSet { try ImageSet.load(split, from: try directory) }
+}
+
+/// `--reader`, with the bundled data/digit-reader.safetensors as the default.
+struct ReaderOption: ParsableArguments {
+    @Option(help: "The digit reader's weights. (default: the bundled data/\(DigitReader.fileName))")
+    var reader: String?
+
+    func load() throws -> DigitReader {
+        try reader.map { try DigitReader(URL(fileURLWithPath: $0)) } ?? Self.bundled()
+    }
+
+    /// The reader beside the bundled MNIST copy.
+    static func bundled() throws -> DigitReader {
+        guard let data = try? DataLocation.resolve(nil) else {
+            throw ValidationError("the bundled data/\(DigitReader.fileName) was not found near the vae executable; pass --reader FILE")
+        }
+        return try DigitReader(data.deletingLastPathComponent().appendingPathComponent(DigitReader.fileName))
+    }
 }

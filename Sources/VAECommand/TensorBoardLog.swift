@@ -22,13 +22,24 @@ final class TensorBoardLog: TrainingObserver {
         try file.text("settings", table, step: 0)
     }
 
-    /// The pictures just written to an outputs folder, at `step`.
+    /// The pictures just written to an outputs folder, and the share of the model's upscales the
+    /// digit reader reads right, at `step`.
     func outputs(in directory: URL, step: Int) throws {
         for name in ["upscale", "manifold"] {
             let url = directory.appendingPathComponent("\(name).png")
             guard let png = try? Data(contentsOf: url) else { continue }
             try file.image("outputs/\(name)", png: [UInt8](png), step: step)
         }
+        let scores = directory.appendingPathComponent(RunOutputs.scoresFile)
+        if let json = try? Data(contentsOf: scores), let figures = try? JSONDecoder().decode(ReadFigures.self, from: json),
+           let readRight = figures.read_right {
+            try file.scalars([("outputs/read_right", readRight)], step: step)
+        }
+    }
+
+    /// The one figure of `scores.json` TensorBoard gets: the model's upscales read right.
+    private struct ReadFigures: Decodable {
+        let read_right: Double?
     }
 
     func stepFinished(_ p: StepProgress) {

@@ -62,6 +62,53 @@ struct EvalAndOutputsTests {
         #expect(kl > 0 && abs(loss - (reconstruction + 0.25 * kl)) <= 1e-12 * loss, "\(json)")
     }
 
+    /// The read-right figures of `vae eval --json` against numpy's reader on `vae upscale`'s
+    /// output and on the originals; a missing or damaged reader refused in one line.
+    @Test func evalReadRightMatchesANumpyRecount() throws {
+        let result = try VAEProcess.run(["eval", "--checkpoint", Self.run.path, "--first", "200", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        for key in ["read_right", "most_misread", "originals"] { #expect(json[key] != nil, "eval --json lacks \(key)") }
+        for source in ["bilinear", "bicubic", "originals"] {
+            let part = json[source] as? [String: Any]
+            #expect(part?["read_right"] is Double && part?["most_misread"] is [Any], "eval --json's \(source) lacks read_right")
+        }
+
+        let npy = Self.run.appendingPathComponent("two-hundred.npy")
+        #expect(try VAEProcess.run(["upscale", "--checkpoint", Self.run.path, "--first", "200", "--out", npy.path]).status == 0)
+        let repository = VAEProcess.repository
+        let script = numpyDigitReader + """
+
+        import gzip, sys
+        weights, upscales, mnist = sys.argv[1:]
+        with gzip.open(mnist + "/t10k-labels-idx1-ubyte.gz") as f: labels = np.frombuffer(f.read(), np.uint8, offset=8)[:200]
+        with gzip.open(mnist + "/t10k-images-idx3-ubyte.gz") as f: originals = np.frombuffer(f.read(), np.uint8, offset=16)[:200 * 784]
+        print(np.mean(read(weights, np.load(upscales)) == labels), np.mean(read(weights, originals / 255.0) == labels))
+        """
+        let recount = String(decoding: try runPython(script, [repository.appendingPathComponent("data/digit-reader.safetensors").path,
+                                                               npy.path, repository.appendingPathComponent("data/mnist").path]),
+                             as: UTF8.self).split(separator: " ").map { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        #expect(recount.count == 2)
+        #expect(json["read_right"] as? Double == recount.first ?? nil, "model: \(json["read_right"]!) against numpy's \(recount)")
+        #expect((json["originals"] as? [String: Any])?["read_right"] as? Double == recount.last ?? nil,
+                "originals: \(json["originals"]!) against numpy's \(recount)")
+
+        let table = try VAEProcess.run(["eval", "--checkpoint", Self.run.path, "--first", "20"])
+        #expect(table.status == 0 && table.stdout.contains("read right") && table.stdout.contains("originals"))
+
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let missing = folder.appendingPathComponent("no-reader.safetensors")
+        expectRefusal(try VAEProcess.run(["eval", "--checkpoint", Self.run.path, "--reader", missing.path]), "no-reader.safetensors")
+        var bytes = try [UInt8](Data(contentsOf: repository.appendingPathComponent("data/digit-reader.safetensors")))
+        bytes.removeLast(1000)
+        let truncated = folder.appendingPathComponent("truncated.safetensors")
+        try Data(bytes).write(to: truncated)
+        expectRefusal(try VAEProcess.run(["eval", "--checkpoint", Self.run.path, "--reader", truncated.path]), "truncated.safetensors")
+        expectRefusal(try VAEProcess.run(["report", "--checkpoint", Self.run.path, "--reader", truncated.path, "--out", folder.path]),
+                      "truncated.safetensors")
+    }
+
     @Test func evalRefusesWeightsOfAnotherShape() throws {
         // A latent-3 run's checkpoint is fine for eval (the size is read off the tensors), but a
         // file missing a tensor is refused by name.
@@ -107,9 +154,15 @@ struct EvalAndOutputsTests {
             #expect(try Self.isWellFormedXML(outputs.appendingPathComponent(svg)), "\(svg) is not well-formed XML")
         }
         let page = try String(contentsOf: outputs.appendingPathComponent("report.html"), encoding: .utf8)
-        for name in ["upscale.png", "morph.gif", "morph-strip.png", "latent.svg", "manifold.png", "losses.svg", "bicubic", "PSNR"] {
+        for name in ["upscale.png", "morph.gif", "morph-strip.png", "latent.svg", "manifold.png", "losses.svg", "bicubic", "PSNR",
+                     "read right", "misread.png"] {
             #expect(page.contains(name), "report.html lacks \(name)")
         }
+        // Two short epochs: plenty of upscales misread, the first few shown above their originals.
+        let misread = try PNG.read(outputs.appendingPathComponent("misread.png"))
+        #expect(misread.width == (8 * (56 + 4) + 4) * 2 && misread.height == (2 * (56 + 4) + 4) * 2)
+        let scores = try JSONSerialization.jsonObject(with: Data(contentsOf: outputs.appendingPathComponent("scores.json"))) as? [String: Any]
+        #expect(scores?["read_right"] is Double && scores?["images"] as? Int == 10_000)
     }
 
     /// `vae report` on the first epoch's checkpoint: the same pictures, the curves only up to

@@ -116,7 +116,12 @@ struct TensorBoardTests {
         #expect(events.scalars["speed/images_per_second"]?.map { $0[0] } == [8, 16])
         #expect(events.scalars["speed/images_per_second"]?.allSatisfy { $0[1] > 0 } == true)
         #expect(events.scalars["speed/allreduce_ms_per_step"]?.map { $0[0] } == [8, 16])
-        #expect(events.scalars.count == 11, "\(events.scalars.keys.sorted())")
+        // The digit reader's figure for the model's upscales, at each outputs epoch: the last is scores.json's.
+        let scores = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("outputs/scores.json"))) as? [String: Any]
+        let readRight = try #require(scores?["read_right"] as? Double)
+        #expect(events.scalars["outputs/read_right"]?.map { $0[0] } == [8, 16])
+        #expect(events.scalars["outputs/read_right"]?.last?[1] == Double(Float(readRight)))
+        #expect(events.scalars.count == 12, "\(events.scalars.keys.sorted())")
 
         for name in ["upscale", "manifold"] {
             let images = try #require(events.images["outputs/\(name)"])

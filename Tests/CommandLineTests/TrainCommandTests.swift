@@ -32,7 +32,7 @@ struct TrainCommandTests {
     }
 
     @Test(arguments: [["--help"], ["train", "--help"], ["upscale", "--help"], ["morph", "--help"], ["eval", "--help"],
-                      ["latent", "--help"], ["inspect", "--help"], ["help", "train"]])
+                      ["latent", "--help"], ["inspect", "--help"], ["export", "--help"], ["help", "train"]])
     func helpReadsWellAndSucceeds(arguments: [String]) throws {
         let result = try VAEProcess.run(arguments)
         #expect(result.status == 0 && result.stderr.isEmpty, "\(arguments): \(result.stderr)")
