@@ -180,8 +180,7 @@ struct RunOutputs {
 
     private func report(settings: [(String, String)], scores: Scores, latentNote: String, manifold: Bool, curves: Bool,
                         explorer: String) throws -> URL {
-        let rows = settings.map { "<tr><th>\(escapeXML($0.0))</th><td>\(escapeXML($0.1))</td></tr>" }.joined(separator: "
-")
+        let rows = settings.map { "<tr><th>\(escapeXML($0.0))</th><td>\(escapeXML($0.1))</td></tr>" }.joined(separator: "\n")
         func score(_ name: String, _ psnr: Double, _ ssim: Double, _ readRight: Double?) -> String {
             String(format: "<tr><th>%@</th><td>%.2f dB</td><td>%.3f</td>", name, psnr, ssim)
                 + (readRight.map { String(format: "<td>%.1f%%</td>", 100 * $0) } ?? "") + "</tr>"

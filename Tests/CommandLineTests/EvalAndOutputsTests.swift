@@ -159,7 +159,7 @@ struct EvalAndOutputsTests {
             #expect(page.contains(name), "report.html lacks \(name)")
         }
         // Two short epochs: plenty of upscales misread, the first few shown above their originals.
-        let misread = try PNG.read(outputs.appendingPathComponent("misread.png"))
+        let misread = try Image.read(outputs.appendingPathComponent("misread.png"))
         #expect(misread.width == (8 * (56 + 4) + 4) * 2 && misread.height == (2 * (56 + 4) + 4) * 2)
         let scores = try JSONSerialization.jsonObject(with: Data(contentsOf: outputs.appendingPathComponent("scores.json"))) as? [String: Any]
         #expect(scores?["read_right"] is Double && scores?["images"] as? Int == 10_000)

@@ -61,7 +61,7 @@ import TestSupport
         let model = VAE(latentDimension: 2)
         var random = SplitMix64(state: 21)
         let parameters = (0..<model.layout.count).map { _ in Float.random(in: -0.1...0.1, using: &random) }
-        let weights = InferenceWeights(model: model, parameters: parameters)
+        let weights = InferenceWeights(model: model, parameters: parameters, klWeight: 1)
         let test = try ImageSet.load(.test, from: bundledData)
         let scores = Scores(weights, images: test, count: count, reader: try DigitReader(Self.weights))
 
