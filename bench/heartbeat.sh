@@ -10,33 +10,7 @@
 # Needs root and iproute2. Usage: bench/heartbeat.sh [VAE_BINARY]   (default .build/release/vae)
 set -euo pipefail
 vae=$(realpath "${1:-.build/release/vae}")
-id=$$
-a=vaeh${id}a b=vaeh${id}b subnet=10.98.$((id % 250))
-work=$(mktemp -d)
-cleanup() { ip netns del "$a" 2>/dev/null || true; ip netns del "$b" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-ip netns add "$a"
-ip netns add "$b"
-ip link add "h${id}a" type veth peer name "h${id}b"
-ip link set "h${id}a" netns "$a"
-ip link set "h${id}b" netns "$b"
-ip -n "$a" addr add "$subnet.1/24" dev "h${id}a"
-ip -n "$b" addr add "$subnet.2/24" dev "h${id}b"
-for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
-ip -n "$a" link set "h${id}a" up
-ip -n "$b" link set "h${id}b" up
-cat >"$work/agent" <<AGENT
-#!/bin/sh
-while [ "\${1#-}" != "\$1" ]; do shift; done
-host=\$1; shift
-case "\$host" in
-  $subnet.1) ns=$a ;;
-  $subnet.2) ns=$b ;;
-  *) echo "agent: unknown host \$host" >&2; exit 255 ;;
-esac
-exec ip netns exec "\$ns" unshare --uts sh -c "hostname host-\$ns; \$*"
-AGENT
-chmod +x "$work/agent"
+source "$(dirname "$0")/namespaces.sh" h 98
 
 # mpirun in namespace a with the fault $1, then vae train's arguments.
 job() {
@@ -63,7 +37,7 @@ heartbeat_ns() {
     done
     return 0
 }
-link_bytes() { ip netns exec "$a" cat /sys/class/net/h${id}a/statistics/{rx,tx}_bytes | paste -sd+ | bc; }
+link_bytes() { ip netns exec "$a" cat /sys/class/net/$dev_a/statistics/{rx,tx}_bytes | paste -sd+ | bc; }
 
 job stall@2/1 --run-dir "$work/stalled" --collective-timeout 35 >/dev/null 2>&1 &
 mpirun_pid=$!

@@ -10,39 +10,10 @@ rates=()
 while (($#)) && [[ $1 != -- ]]; do rates+=("$1"); shift; done
 (($# >= 2)) || { echo "usage: bench/two_hosts.sh RATE... -- COMMAND [ARGUMENT...]" >&2; exit 2; }
 shift
-id=$$
-a=vaeb${id}a b=vaeb${id}b subnet=10.99.$((id % 250))
-work=$(mktemp -d)
-cleanup() { ip netns del "$a" 2>/dev/null || true; ip netns del "$b" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-ip netns add "$a"
-ip netns add "$b"
-ip link add "v${id}a" type veth peer name "v${id}b"
-ip link set "v${id}a" netns "$a"
-ip link set "v${id}b" netns "$b"
-ip -n "$a" addr add "$subnet.1/24" dev "v${id}a"
-ip -n "$b" addr add "$subnet.2/24" dev "v${id}b"
-for ns in "$a" "$b"; do
-    ip -n "$ns" link set lo up
-done
-ip -n "$a" link set "v${id}a" up
-ip -n "$b" link set "v${id}b" up
-
-cat >"$work/agent" <<AGENT
-#!/bin/sh
-while [ "\${1#-}" != "\$1" ]; do shift; done
-host=\$1; shift
-case "\$host" in
-  $subnet.1) ns=$a ;;
-  $subnet.2) ns=$b ;;
-  *) echo "agent: unknown host \$host" >&2; exit 255 ;;
-esac
-exec ip netns exec "\$ns" unshare --uts sh -c "hostname host-\$ns; \$*"
-AGENT
-chmod +x "$work/agent"
+source "$(dirname "$0")/namespaces.sh" v 99
 
 for rate in "${rates[@]}"; do
-    for pair in "$a v${id}a" "$b v${id}b"; do
+    for pair in "$a $dev_a" "$b $dev_b"; do
         read -r ns dev <<<"$pair"
         if [[ $rate == none ]]; then
             ip netns exec "$ns" tc qdisc del dev "$dev" root 2>/dev/null || true
