@@ -5,7 +5,7 @@ import Kernels
 /// Each rank's host and kernel build, gathered at start-up: ranks whose builds round
 /// differently (FMA or not) would sum gradients of different bits, so such a job is refused
 /// before its first step rather than left to drift from the one-process result.
-struct RankKernels {
+struct RankKernels: CustomStringConvertible {
     let hosts: [String]
     let builds: [KernelBuild]
 
