@@ -19,6 +19,11 @@ struct MixedHostTests {
         return try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), arguments).wait()
     }
 
+    static let hostName: String = {
+        var name = [CChar](repeating: 0, count: 256)
+        return gethostname(&name, name.count - 1) == 0 ? String(cString: name) : ""
+    }()
+
     static func requireBuilds(_ builds: String...) throws {
         let missing = builds.flatMap { KernelBuildTests.requirements[$0]! }.filter { !KernelBuildTests.cpuFlags.contains($0) }
         if !missing.isEmpty {
@@ -53,17 +58,33 @@ struct MixedHostTests {
         let run = folder.appendingPathComponent("run")
         let arguments = ["train", "--run-dir", run.path, "--epochs", "1"] + DistributedTests.job
         let result = try Self.mpirun([(["VAE_KERNELS=avx2"], arguments), (["VAE_KERNELS=baseline"], arguments)])
-        var name = [CChar](repeating: 0, count: 256)
-        #expect(gethostname(&name, name.count - 1) == 0)
-        let host = String(cString: name)
+        let host = Self.hostName
         #expect(result.status != 0)
         // One line, from rank 0 (mpirun may add its own about the exit status).
         let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
         #expect(lines.count == 1, "\(result.stderr)")
-        for fragment in ["vae: ranks would compute different bits", "rank 0 on \(host) runs avx2",
-                         "rank 1 on \(host) runs baseline", "VAE_KERNELS"] {
+        for fragment in ["vae: ranks would compute different bits", "rank 0 on \(host) runs avx2 with glibc",
+                         "rank 1 on \(host) runs baseline with glibc", "VAE_KERNELS"] {
             #expect(lines.first?.contains(fragment) == true, "lacks '\(fragment)': \(result.stderr)")
         }
+        #expect(!FileManager.default.fileExists(atPath: run.path), "refused before anything was written")
+    }
+
+    /// glibc's exp and log round otherwise without their FMA variants: a rank whose C library
+    /// does without them (as on a CPU without FMA) is refused, whatever its kernels.
+    @Test func aRankWhoseMathLibraryDoesWithoutFMAIsRefused() throws {
+        try Self.requireBuilds("avx2")
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("run")
+        let arguments = ["train", "--run-dir", run.path, "--epochs", "1"] + DistributedTests.job
+        let result = try Self.mpirun([(["VAE_KERNELS=avx2"], arguments),
+                                      (["VAE_KERNELS=avx2", "GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-FMA"], arguments)])
+        #expect(result.status != 0)
+        let lines = result.stderrLines.filter { $0.hasPrefix("vae:") }
+        #expect(lines.count == 1, "\(result.stderr)")
+        #expect(lines.first?.contains("rank 1 on \(Self.hostName) runs avx2 with glibc") == true, "\(result.stderr)")
+        #expect(lines.first?.contains("(no FMA)") == true, "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: run.path), "refused before anything was written")
     }
 }

@@ -91,6 +91,12 @@ void vae_deconv1x_single_backward(const float *dy, const float *x, int batch, in
 void vae_matrix_product(bool transposeA, bool transposeB, int m, int n, int k, float alpha, const float *a, int lda,
                         const float *b, int ldb, float beta, float *c, int ldc);
 
+/// Whether the C library's exp, log and the like take their fused multiply-add variants on this
+/// CPU (glibc chooses them at load time on CPUs with FMA and AVX2): they round differently.
+bool vae_math_library_fuses_multiply_add(void);
+/// The C library's version ("2.36"): another version may round exp and log differently.
+const char *vae_math_library_version(void);
+
 /// The builds of the hand-written kernels, chosen at run time: the best the CPU runs,
 /// unless the process or a thread chooses another. A build keeps its results bit for bit at
 /// any world size and thread count; the AVX2 and AVX-512 builds also give each other's bits
