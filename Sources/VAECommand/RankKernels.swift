@@ -50,7 +50,7 @@ struct RankKernels: CustomStringConvertible {
         let each = ranks.enumerated().map { rank, r in
             "rank \(rank) on \(r.host) runs \(r.build) with \(r.mathLibrary)\(r.mathLibraryFusesMultiplyAdd ? "" : " (no FMA)")"
         }
-        throw AgreedFailure("ranks would compute different bits: \(each.joined(separator: ", ")); the avx2 and avx512 kernel builds give the same bits, the baseline's differ, and so do C libraries of other versions or without FMA: give every rank a build of one kind with \(KernelBuild.environmentVariable) (baseline runs on any CPU), on hosts with the same C library and FMA or not")
+        throw AgreedFailure("ranks would compute different bits: \(each.joined(separator: ", ")); the avx2 and avx512 kernel builds give the same bits, the baseline's differ, and so do C libraries of other versions or without FMA: give every rank a build of one kind with \(KernelBuild.environmentVariable) (baseline runs on any CPU), on hosts of one C library version that all run it with FMA or all without")
     }
 
     /// "avx512", or each build with its ranks when they differ ("avx512 on ranks 0, 2, avx2 on rank 1").
