@@ -23,15 +23,14 @@
 #define PRODUCT_COLUMNS (2 * LANES)
 
 // c[r][0..vectors * LANES) = (start ? c[r] : 0) + sum over p < depth of a[r * rowStep + p *
-// depthStep] * panel[p][..], one fused multiply-add a term, in order of p.
+// depthStep] * panel[p * ldp + ..], one fused multiply-add a term, in order of p.
 INLINE void PRODUCT_NAME(product_tile)(int rows, int vectors, const float *a, int rowStep, int depthStep,
-                                       const float *panel, int depth, bool start, float *c, int ldc) {
+                                       const float *panel, int ldp, int depth, bool start, float *c, int ldc) {
     PRODUCT_VEC acc0[MAX_ROWS], acc1[MAX_ROWS];
     for (int r = 0; r < rows; r++) {
         acc0[r] = start ? PRODUCT_LOAD(c + r * ldc) : 0;
         acc1[r] = start && vectors > 1 ? PRODUCT_LOAD(c + r * ldc + LANES) : 0;
     }
-    const int ldp = vectors * LANES;
     for (int p = 0; p < depth; p++, panel += ldp, a += depthStep) {
         const PRODUCT_VEC b0 = PRODUCT_LOAD(panel), b1 = vectors > 1 ? PRODUCT_LOAD(panel + LANES) : 0;
 #pragma unroll
@@ -49,7 +48,7 @@ INLINE void PRODUCT_NAME(product_tile)(int rows, int vectors, const float *a, in
 
 // The same with the row and vector counts constants in each copy, so that the rows unroll into
 // registers.
-#define PRODUCT_CASE(r, v) case r: PRODUCT_NAME(product_tile)(r, v, a, rowStep, depthStep, panel, depth, start, c, ldc); break;
+#define PRODUCT_CASE(r, v) case r: PRODUCT_NAME(product_tile)(r, v, a, rowStep, depthStep, panel, ldp, depth, start, c, ldc); break;
 #define PRODUCT_ROW_CASES(v) PRODUCT_CASE(1, v) PRODUCT_CASE(2, v) PRODUCT_CASE(3, v) PRODUCT_CASE(4, v) \
     PRODUCT_CASE(5, v) PRODUCT_CASE(6, v) PRODUCT_EXTRA_ROW_CASES(v)
 #if MAX_ROWS == 6
@@ -62,7 +61,7 @@ INLINE void PRODUCT_NAME(product_tile)(int rows, int vectors, const float *a, in
 #endif
 
 INLINE void PRODUCT_NAME(product_tile_fixed)(int rows, int vectors, const float *a, int rowStep, int depthStep,
-                                             const float *panel, int depth, bool start, float *c, int ldc) {
+                                             const float *panel, int ldp, int depth, bool start, float *c, int ldc) {
     if (vectors == 2) {
         switch (rows) { PRODUCT_ROW_CASES(2) }
     } else {
@@ -71,8 +70,9 @@ INLINE void PRODUCT_NAME(product_tile_fixed)(int rows, int vectors, const float 
 }
 
 // C's columns in blocks of PRODUCT_COLUMNS; op(B) in panels of PRODUCT_DEPTH rows of a block,
-// packed (scaled by alpha, zero-padded to whole vectors) so that a tile reads them in order. A
-// block's partial sums wait in C between panels: a chain goes on where it stopped.
+// read in place where its rows are whole vectors of B as stored, else packed (scaled by alpha,
+// zero-padded to whole vectors). A block's partial sums wait in C between panels: a chain goes
+// on where it stopped.
 static void PRODUCT_NAME(matrix_product)(bool transposeA, bool transposeB, int m, int n, int k, float alpha,
                                          const float *a, int lda, const float *b, int ldb, float beta, float *c,
                                          int ldc) {
@@ -88,9 +88,12 @@ static void PRODUCT_NAME(matrix_product)(bool transposeA, bool transposeB, int m
     for (int j0 = 0; j0 < n; j0 += PRODUCT_COLUMNS) {
         const int columns = min_int(PRODUCT_COLUMNS, n - j0), vectors = (columns + LANES - 1) / LANES;
         const int width = vectors * LANES;
+        const bool inPlace = !transposeB && alpha == 1 && columns == width;
         for (int p0 = 0; p0 < k; p0 += PRODUCT_DEPTH) {
             const int depth = min_int(PRODUCT_DEPTH, k - p0);
-            for (int p = 0; p < depth; p++) {
+            const float *rows0 = inPlace ? b + (size_t)p0 * ldb + j0 : panel;
+            const int ldp = inPlace ? ldb : width;
+            for (int p = 0; p < depth && !inPlace; p++) {
                 float *row = panel + p * width;
                 for (int j = 0; j < columns; j++)
                     row[j] = alpha * (transposeB ? b[(size_t)(j0 + j) * ldb + p0 + p] : b[(size_t)(p0 + p) * ldb + j0 + j]);
@@ -102,16 +105,16 @@ static void PRODUCT_NAME(matrix_product)(bool transposeA, bool transposeB, int m
                 const float *aTile = a + (size_t)i0 * rowStep + (size_t)p0 * depthStep;
                 float *cTile = c + (size_t)i0 * ldc + j0;
                 if (columns == width) {
-                    PRODUCT_NAME(product_tile_fixed)(rows, vectors, aTile, rowStep, depthStep, panel, depth, start,
-                                                     cTile, ldc);
+                    PRODUCT_NAME(product_tile_fixed)(rows, vectors, aTile, rowStep, depthStep, rows0, ldp, depth,
+                                                     start, cTile, ldc);
                     continue;
                 }
                 // A last block narrower than its vectors goes through a copy of its part of C.
                 float part[MAX_ROWS * PRODUCT_COLUMNS];
                 for (int r = 0; r < rows; r++)
                     for (int j = 0; j < width; j++) part[r * width + j] = start && j < columns ? cTile[(size_t)r * ldc + j] : 0;
-                PRODUCT_NAME(product_tile_fixed)(rows, vectors, aTile, rowStep, depthStep, panel, depth, start, part,
-                                                 width);
+                PRODUCT_NAME(product_tile_fixed)(rows, vectors, aTile, rowStep, depthStep, rows0, ldp, depth, start,
+                                                 part, width);
                 for (int r = 0; r < rows; r++)
                     for (int j = 0; j < columns; j++) cTile[(size_t)r * ldc + j] = part[r * width + j];
             }
