@@ -2,9 +2,9 @@
 import PackageDescription
 
 // One target per concept; each idea has one home. Layering, bottom to top:
-//   CBLAS, CZlib, CPNG, CGIF, CMPI (system libraries)
-//   CKernels (hand-written C: transposed convolutions, the exact sum's conversions)
-//   Kernels (BLAS + hand-written loops; BlockExactSum, the exact-sum encoding)
+//   CZlib, CPNG, CGIF, CMPI (system libraries)
+//   CKernels (hand-written C: matrix products, transposed convolutions, the exact sum's conversions)
+//   Kernels (matrix products, hand-written loops; BlockExactSum, the exact-sum encoding)
 //   FileIO (readFile, writeAtomically)
 //   Model (its architecture and parameter layout, layers, forward/backward, loss, Adam; inference; no files)
 //   Dataset (IDX, gzip, resize to the model's sides)   Checkpoint (safetensors)   Media (PNG, GIF, NPY, plots)
@@ -25,8 +25,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
-        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
@@ -37,7 +35,7 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
 
         .target(name: "CKernels"),
-        .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"]),
+        .target(name: "Kernels", dependencies: ["CKernels"]),
         .target(name: "Model", dependencies: ["Kernels", "CKernels"]),
         .target(name: "FileIO"),
         .target(name: "Dataset", dependencies: ["FileIO", "Model", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),

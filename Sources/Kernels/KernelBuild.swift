@@ -22,6 +22,10 @@ public enum KernelBuild: Int32, CaseIterable, Sendable, CustomStringConvertible 
         }
     }
 
+    /// Whether the build fuses multiply-adds: builds that do give each other's bits (every
+    /// output is the same chain of fused multiply-adds), the baseline's differ from theirs.
+    public var fusesMultiplyAdd: Bool { self != .baseline }
+
     /// Whether this CPU runs the build.
     public var isAvailable: Bool { vae_kernel_build_available(c) }
 

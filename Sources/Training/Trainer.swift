@@ -53,7 +53,6 @@ public final class Trainer {
 
     /// Trains until `configuration.epochs` epochs are complete, or until a stop is requested.
     public func run() throws -> TrainingOutcome {
-        BLAS.useSingleThread()
         if communicator.isRoot {
             try metrics.truncate(after: state.epoch)
             try store.removeLeftovers()

@@ -116,6 +116,9 @@ struct Train: ParsableCommand {
         guard try communicator.allAgree(on: stableChecksum(agreement.utf8), label: "start-up agreement") else {
             throw AgreedFailure("ranks were started with different configurations (flags, data or checkpoints differ between ranks); every rank must get the same arguments")
         }
+        // ... and round alike: what is left of the bits that can differ between hosts.
+        let kernels = try RankKernels.gather(communicator)
+        try kernels.requireSameBits()
         if state.epoch >= configuration.epochs {
             console.say("nothing to do: the run has already completed \(state.epoch) of \(configuration.epochs) epochs")
             return .completed
@@ -145,7 +148,7 @@ struct Train: ParsableCommand {
                 console.say("outputs of epoch \(epoch): \(report.path)")
             }
         }
-        console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) x \(configuration.threads) thread(s), OpenBLAS \(BLAS.coreName) kernels, C kernels \(KernelBuild.inUse) -> \(runDirectory.path)")
+        console.say("training on \(trainer.imageCount) images from \(dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) x \(configuration.threads) thread(s), C kernels \(kernels) -> \(runDirectory.path)")
         let outcome = try withExtendedLifetime(observers) { try trainer.run() }
         guard communicator.isRoot else { return outcome }
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))

@@ -81,7 +81,23 @@ void vae_deconv1x_single_backward(const float *dy, const float *x, int batch, in
                                   const float *kernel, float *kernelGradient, float *biasGradient,
                                   float *dyGrid, float *dx);
 
-/// The builds of the transposed-convolution kernels, chosen at run time: the best the CPU runs,
+/// Row-major `C = alpha * op(A) * op(B) + beta * C`, op(A) m x k and op(B) k x n (the
+/// transposes when asked), leading dimensions the row strides as stored. In a fixed order:
+/// C is scaled by beta (not read when beta is 0), then every element gets
+/// `C[i][j] += op(A)[i][p] * (alpha * op(B)[p][j])` for p = 0, 1, ..., k - 1, one fused
+/// multiply-add each in the AVX2 and AVX-512 builds, which therefore give the same bits (the
+/// baseline rounds each product and sum apart). The encoder's convolutions over patches and
+/// the dense layers use it.
+void vae_matrix_product(bool transposeA, bool transposeB, int m, int n, int k, float alpha, const float *a, int lda,
+                        const float *b, int ldb, float beta, float *c, int ldc);
+
+/// Whether the C library's exp, log and the like take their fused multiply-add variants on this
+/// CPU (glibc chooses them at load time on CPUs with FMA and AVX2): they round differently.
+bool vae_math_library_fuses_multiply_add(void);
+/// The C library's version ("2.36"): another version may round exp and log differently.
+const char *vae_math_library_version(void);
+
+/// The builds of the hand-written kernels, chosen at run time: the best the CPU runs,
 /// unless the process or a thread chooses another. A build keeps its results bit for bit at
 /// any world size and thread count; the AVX2 and AVX-512 builds also give each other's bits
 /// (each output is the same chain of fused multiply-adds), the baseline's differ (no FMA).
