@@ -1,5 +1,4 @@
 import Dispatch
-import Foundation
 import Kernels
 
 /// What every rank learns about every other in the same collective that agrees on the
@@ -67,21 +66,8 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         let extras = Extra.allCases.count
         let count = blocks.last?.upperBound ?? 0
         self.count = count
-        precondition(zip([count] + earlyStarts, earlyStarts).allSatisfy { $0 > $1 } && earlyStarts.allSatisfy { start in
-            blocks.contains { $0.lowerBound == start } && start > 0
-        }, "early groups must start at blocks, in decreasing order, after the first block")
-        let encoding = BlockExactSum.Encoding(terms: terms)
-        // Each group is a run of the term's layout (extra values first) with blocks of its own.
-        let ends = [earlyStarts.last ?? count] + ([count] + earlyStarts).dropLast()
-        let starts = [0] + earlyStarts
-        let groups = zip(starts, ends).enumerated().map { g, bounds in
-            let lower = g == 0 ? 0 : extras + bounds.0, upper = extras + bounds.1
-            var ranges = blocks.filter { $0.lowerBound >= bounds.0 && $0.upperBound <= bounds.1 }
-                .map { ($0.lowerBound + extras)..<($0.upperBound + extras) }
-            if g == 0 { ranges = (0..<extras).map { $0..<($0 + 1) } + ranges }
-            let local = ranges.map { ($0.lowerBound - lower)..<($0.upperBound - lower) }
-            return Group(values: lower..<upper, sum: BlockExactSum(blocks: local, encoding: encoding))
-        }
+        let groups = Group.schedule(blocks: blocks, earlyStarts: earlyStarts, extras: extras,
+                                    encoding: BlockExactSum.Encoding(terms: terms))
         self.groups = groups
         parts = (0..<partCount).map { _ in Part(groups: groups, capacity: termsPerPart, extras: extras) }
         self.communicator = communicator
@@ -191,149 +177,5 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
         let start = ContinuousClock.now
         try body()
         collectiveTime += ContinuousClock.now - start
-    }
-
-    /// A thread of its own for the early groups: one thread, so that what `prepare` sets for it
-    /// (its scheduling) holds for every round.
-    private final class RoundThread: @unchecked Sendable {
-        private let started = DispatchSemaphore(value: 0), finished = DispatchSemaphore(value: 0)
-        /// The next round's work; nil ends the thread.
-        private var work: (() -> Void)?
-
-        init(prepare: @escaping @Sendable () -> Void) {
-            Thread { [self] in
-                prepare()
-                while true {
-                    started.wait()
-                    guard let round = work else { return }
-                    work = nil
-                    round()
-                    finished.signal()
-                }
-            }.start()
-        }
-
-        func run(_ round: @escaping () -> Void) {
-            work = round
-            started.signal()
-        }
-
-        func wait() { finished.wait() }
-
-        func end() {
-            work = nil
-            started.signal()
-        }
-    }
-
-    /// A run of the terms' layout with collectives of its own.
-    fileprivate struct Group {
-        let values: Range<Int>
-        let sum: BlockExactSum
-    }
-
-    /// One part's share of a group: touched by the part's thread until it is final, then by the
-    /// thread that reduces the group.
-    fileprivate final class Share {
-        var sum: BlockExactSum
-        /// The exponents that cover this part's terms so far.
-        var exponents: [Int64]
-        var failed = false
-        /// Signalled once a round, when the part's terms will not change in this group.
-        let final = DispatchSemaphore(value: 0)
-        var isFinal = false
-
-        init(sum: BlockExactSum) {
-            self.sum = sum
-            exponents = sum.noExponents
-        }
-    }
-
-    /// One thread's terms of a round, held until the exponents are agreed on.
-    public final class Part {
-        fileprivate let shares: [Share]
-        private let groups: [Group]
-        private let terms: UnsafeMutablePointer<Float>
-        private let capacity: Int, extras: Int, width: Int
-        private var held = 0
-
-        fileprivate init(groups: [Group], capacity: Int, extras: Int) {
-            self.groups = groups
-            self.capacity = capacity
-            self.extras = extras
-            width = groups.map(\.values.upperBound).max()!
-            shares = groups.map { Share(sum: $0.sum) }
-            terms = .allocate(capacity: capacity * width)
-        }
-
-        deinit { terms.deallocate() }
-
-        fileprivate func start() {
-            held = 0
-            for share in shares {
-                share.exponents = share.sum.noExponents
-                share.failed = false
-                share.isFinal = false
-                share.sum.reset()
-            }
-        }
-
-        /// Room for the next term, to be filled and then given to `add`.
-        public func nextTerm() -> Term {
-            precondition(held < capacity, "more terms than a part holds")
-            held += 1
-            return Term(storage: terms + (held - 1) * width, extras: extras)
-        }
-
-        /// Takes `term` into the round. False, and the part is failed, when one of its values is
-        /// not finite or too large: the caller stops filling terms.
-        public func add(_ term: Term) -> Bool {
-            for g in groups.indices where !shares[g].isFinal { cover(g, of: term) }
-            return !shares.contains(where: \.failed)
-        }
-
-        /// Says that `term`, this part's last of the round, will not change from value `start`
-        /// on (a block's start): the early groups there are covered and can be summed now.
-        public func finalValues(from start: Int, of term: Term) {
-            for g in groups.indices.dropFirst() where !shares[g].isFinal && groups[g].values.lowerBound >= start + extras {
-                cover(g, of: term)
-                finish(g)
-            }
-        }
-
-        /// Every group is final once the part's thread is done.
-        fileprivate func finishAll() {
-            for g in groups.indices where !shares[g].isFinal { finish(g) }
-        }
-
-        private func cover(_ g: Int, of term: Term) {
-            if !shares[g].sum.cover(term.storage + groups[g].values.lowerBound, exponents: &shares[g].exponents) {
-                shares[g].failed = true
-            }
-        }
-
-        private func finish(_ g: Int) {
-            shares[g].isFinal = true
-            if g > 0 { shares[g].final.signal() }
-        }
-
-        fileprivate func addHeld(group g: Int, exponents: [Int64]) {
-            let start = groups[g].values.lowerBound
-            for slot in 0..<held { shares[g].sum.add(terms + slot * width + start, exponents: exponents) }
-        }
-    }
-
-    /// One term: the blocks' values, and the extra values.
-    public struct Term {
-        /// The extra values, then the blocks'.
-        fileprivate let storage: UnsafeMutablePointer<Float>
-        fileprivate let extras: Int
-        /// The blocks' values: `count` floats.
-        public var values: UnsafeMutablePointer<Float> { storage + extras }
-
-        public subscript(extra: Extra) -> Float {
-            get { storage[extra.rawValue] }
-            nonmutating set { storage[extra.rawValue] = newValue }
-        }
     }
 }
