@@ -1,0 +1,93 @@
+import Dataset
+import Distributed
+import Kernels
+import Model
+
+/// One optimiser step on a global batch. The batch is cut into micro-batches of a fixed size at
+/// fixed places; each rank computes a contiguous share of them (split again between its
+/// threads), and their gradients meet in an exact integer sum. So every rank ends with the same
+/// total whatever the world size or the thread count, and bit for bit what one process with one
+/// thread gets.
+final class TrainingStep {
+    private let model: VAE
+    private let configuration: TrainingConfiguration
+    private let data: ImageSet
+    private let workers: WorkerThreads
+    private let communicator: Communicator
+    private let faults: Faults
+    /// Every micro-batch's gradients, with its loss terms riding along: one exact sum serves both.
+    private let sum: ExactAllReduce<LossTerm>
+
+    init(model: VAE, configuration c: TrainingConfiguration, data: ImageSet, workers: WorkerThreads,
+         communicator: Communicator, faults: Faults) {
+        self.model = model
+        configuration = c
+        self.data = data
+        self.workers = workers
+        self.communicator = communicator
+        self.faults = faults
+        // A thread holds each of its micro-batches' gradients until the step's exponents are
+        // agreed on: at most its share of a full batch. Each tensor is a block. The micro-batches
+        // of a full batch, fixed by the run's identity, choose the encoding. The groups from
+        // where the model's backward pass says gradients are final (the decoder's last layers)
+        // are summed while the rest of it runs.
+        let microBatches = MicroBatchPlan(images: c.batchSize, microBatchSize: c.microBatchSize).count
+        sum = ExactAllReduce(blocks: model.layout.specs.map(\.range), earlyStarts: model.gradientsFinalOffsets,
+                             terms: microBatches, parts: workers.count,
+                             termsPerPart: workers.mostPerThread(of: microBatches, ranks: communicator.size),
+                             communicator: communicator)
+    }
+
+    /// Time this rank waited in the gradients' collectives so far.
+    var collectiveTime: Duration { sum.collectiveTime }
+
+    /// The batch's mean losses, and whether any rank asked to stop after this step.
+    struct Result {
+        let reconstruction: Double, kl: Double, stop: Bool
+    }
+
+    /// Trains `state` on the images `batch` (dataset indices): applies the batch's summed
+    /// gradient. `stopRequested` is asked once every thread is done, and the answer rides in the
+    /// sum. Nil, with nothing applied, when on some rank a loss or gradient could not be summed
+    /// (not finite, or too large).
+    func run(on batch: ArraySlice<Int32>, state: inout TrainingState, stopRequested: () -> Bool) throws -> Result? {
+        let latent = model.latentDimension, epoch = state.epoch, micro = configuration.microBatchSize
+        let number = state.step + 1, rank = communicator.rank
+        let random = Philox(seed: configuration.seed)
+        let scale = 1 / Float(batch.count)
+        let share = MicroBatchPlan(images: batch.count, microBatchSize: micro).share(rank: rank, of: communicator.size)
+        let poisoned = faults.poisonsGradient(step: number, rank: rank) ? share.first : nil
+        faults.stallIfDue(step: number, rank: rank)
+        if faults.freezesInSum(step: number, rank: rank) { communicator.stopInside(nextCollective: "exact sum") }
+        sum.start()
+        state.parameters.withUnsafeBufferPointer { parameters in
+            workers.inParallel(over: share) { w, microBatches in
+                let b = workers.buffers[w], part = sum.parts[w]
+                for microBatch in microBatches {
+                    let start = batch.startIndex + microBatch * micro
+                    let images = batch[start..<min(start + micro, batch.endIndex)].lazy.map { Int($0) }
+                    b.load(images, of: data)
+                    for (j, i) in images.enumerated() {
+                        random.normals(.noise, item: UInt32(epoch), index: UInt64(i), count: latent, into: b.eps + j * latent)
+                    }
+                    // The model writes the gradients straight into the part's term, and tells the
+                    // part (in the thread's last micro-batch) where they are final.
+                    let term = part.nextTerm()
+                    let last = microBatch == microBatches.last
+                    let sums = model.trainingStep(parameters: parameters.baseAddress!, gradients: term.values, inputs: b.inputs,
+                                                  targets: b.targets, eps: b.eps, batch: images.count, lossScale: scale,
+                                                  klWeight: configuration.klWeight, workspace: b.workspace,
+                                                  gradientsFinal: { if last { part.finalValues(from: $0, of: term) } })
+                    term[.reconstruction] = Float(sums.reconstruction) * scale
+                    term[.kl] = Float(sums.kl) * scale
+                    if microBatch == poisoned { term.values[0] = .nan }
+                    guard part.add(term) else { return }
+                }
+            }
+        }
+        let marks = try sum.reduce(marks: stopRequested() ? .stop : [])
+        guard !marks.contains(.failed) else { return nil }
+        state.applyGradients(sum.total)
+        return Result(reconstruction: Double(sum.total(.reconstruction)), kl: Double(sum.total(.kl)), stop: marks.contains(.stop))
+    }
+}
