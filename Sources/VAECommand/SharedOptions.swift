@@ -41,3 +41,36 @@ struct ReaderOption: ParsableArguments {
         return try DigitReader(data.deletingLastPathComponent().appendingPathComponent(DigitReader.fileName))
     }
 }
+
+/// Where the data is: `--data`, or the MNIST copy the repository carries in `data/mnist`,
+/// found from the executable's location (it lives in the repository's build folder).
+enum DataLocation {
+    static func resolve(_ given: String?) throws -> URL {
+        if let given {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: given, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--data \(given): no such directory")
+            }
+            return URL(fileURLWithPath: given)
+        }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let folder = executable.deletingLastPathComponent()
+        for candidate in [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)] + ancestors(of: folder) {
+            let bundled = candidate.appendingPathComponent("data/mnist")
+            if FileManager.default.fileExists(atPath: bundled.appendingPathComponent("SHA256SUMS").path) {
+                return bundled
+            }
+        }
+        throw ValidationError("no --data given and the bundled data/mnist was not found near \(executable.path); pass --data DIR")
+    }
+
+    private static func ancestors(of url: URL) -> [URL] {
+        var out: [URL] = []
+        var current = url
+        while current.path != "/" {
+            out.append(current)
+            current = current.deletingLastPathComponent()
+        }
+        return out
+    }
+}
