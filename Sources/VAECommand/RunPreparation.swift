@@ -18,14 +18,15 @@ struct PreparedRun {
 
 extension Train {
     /// Loads the data and the starting state, and settles the configuration: the flags given
-    /// over the defaults for a new run, or over the checkpoint's settings on a resume.
+    /// over the defaults for a new run, or over the checkpoint's settings on a resume (with
+    /// `--resume`, or `--resume-if-saved` when the run directory holds a valid checkpoint).
     func prepare(runDirectory: URL, isRoot: Bool, defaultThreads: Int, console: Console) throws -> PreparedRun {
         let dataDirectory = try dataOption.directory
         let train = try ImageSet.load(.train, from: dataDirectory)
         let test = try ImageSet.load(.test, from: dataDirectory)
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
 
-        let checkpoint = resume ? try store.newestValid(warn: { console.note("skipping \($0)") }) : nil
+        let checkpoint = resume || resumeIfSaved ? try store.newestValid(warn: { console.note("skipping \($0)") }) : nil
         if resume && checkpoint == nil {
             throw ValidationError("--resume: no checkpoint to resume from in \(store.directory.path)")
         }

@@ -73,12 +73,17 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue the run in --run-dir from its newest valid checkpoint.")
     var resume = false
 
+    @Flag(name: .customLong("resume-if-saved"),
+          help: "Continue from the newest valid checkpoint in --run-dir if it holds one, otherwise start the run (what launch/train passes on a restart).")
+    var resumeIfSaved = false
+
     @Flag(name: .customLong("allow-config-change"), help: ArgumentHelp(
-        "With --resume, accept a different " + TrainingConfiguration.settings.filter { $0.role == .identity }.map(\.name).joined(separator: ", ")
+        "With --resume or --resume-if-saved, accept a different " + TrainingConfiguration.settings.filter { $0.role == .identity }.map(\.name).joined(separator: ", ")
         + " or data set."))
     var allowConfigChange = false
 
     func validate() throws {
+        if resume && resumeIfSaved { throw ValidationError("--resume and --resume-if-saved do not go together: give one") }
         if let outputsEvery, outputsEvery < 1 { throw ValidationError("--outputs-every must be at least 1 (got \(outputsEvery))") }
         if tensorboardEvery < 1 { throw ValidationError("--tensorboard-every must be at least 1 (got \(tensorboardEvery))") }
         for (flag, value) in [("--collective-timeout", collectiveTimeout), ("--slow-collective-timeout", slowCollectiveTimeout),

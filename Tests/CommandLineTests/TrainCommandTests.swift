@@ -22,6 +22,7 @@ struct TrainCommandTests {
         (["--test-images=-1"], "--test-images must be at least 0"),
         (["--no-such-flag"], "--no-such-flag"),
         (["--data", "/nonexistent/folder"], "/nonexistent/folder"),
+        (["--resume", "--resume-if-saved"], "--resume and --resume-if-saved do not go together"),
     ])
     func badFlagsAreRefusedInOneLine(arguments: [String], message: String) throws {
         let run = try VAEProcess.temporaryDirectory()
@@ -82,6 +83,26 @@ struct TrainCommandTests {
         #expect(allowed.status == 0, "\(allowed.stderr)")
         let finished = try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2"])
         #expect(finished.status == 0 && finished.stdout.contains("nothing to do"), "\(finished.stdout) \(finished.stderr)")
+    }
+
+    /// What launch/train passes on a restart: in a run directory without a checkpoint it starts
+    /// the run; with one it resumes, and ends as the straight run does.
+    @Test func resumeIfSavedStartsTheRunOrResumesIt() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let straight = folder.appendingPathComponent("straight").path, run = folder.appendingPathComponent("run").path
+
+        let started = try VAEProcess.run(["train", "--run-dir", run, "--resume-if-saved", "--epochs", "1"] + Self.small)
+        #expect(started.status == 0 && !started.stderr.contains("resuming"), "\(started.stderr)")
+        let resumed = try VAEProcess.run(["train", "--run-dir", run, "--resume-if-saved", "--epochs", "2"])
+        #expect(resumed.status == 0 && resumed.stderr.contains("resuming from") && resumed.stderr.contains("step-000000004"),
+                "\(resumed.stderr)")
+        let a = try VAEProcess.run(["train", "--run-dir", straight, "--epochs", "2"] + Self.small)
+        #expect(a.status == 0, "\(a.stderr)")
+
+        let final = "checkpoints/step-000000008.safetensors"
+        #expect(try Data(contentsOf: URL(fileURLWithPath: straight).appendingPathComponent(final))
+                == Data(contentsOf: URL(fileURLWithPath: run).appendingPathComponent(final)), "final checkpoints differ")
     }
 
     /// How a run saves checkpoints is part of the run: a resume without those flags keeps them.
