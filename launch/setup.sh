@@ -1,9 +1,10 @@
-# Shared set-up for launch/train and launch/test (sourced, not run): installs the Debian
-# packages the build links against when they are missing, then builds the release binary.
+# Shared set-up for launch/train, launch/test and launch/bench (sourced, not run): installs the
+# Debian packages the build links against, and the script's extra_packages, when they are
+# missing, and defines build_release.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(pkg-config libopenblas-dev zlib1g-dev libpng-dev libgif-dev libopenmpi-dev openmpi-bin ${extra_packages[@]+"${extra_packages[@]}"})
+packages=(pkg-config zlib1g-dev libpng-dev libgif-dev libopenmpi-dev openmpi-bin ${extra_packages[@]+"${extra_packages[@]}"})
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -172,7 +172,7 @@ struct ReliabilityTests {
     /// A 2-rank job of `job` and `flags` under mpirun, with `VAE_FAULT` set to `fault` on every rank.
     static func mpirunJob(_ run: URL, fault: String? = nil, flags: [String] = timeouts) throws -> VAEProcess.Running {
         try VAEProcess.start(URL(fileURLWithPath: "/usr/bin/env"), [
-            "mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
+            "mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none"]
             + (fault == nil ? [] : ["-x", "VAE_FAULT"]) + ["-n", "2", VAEProcess.executable.path, "train", "--run-dir", run.path]
             + job + flags, environment: fault.map { ["VAE_FAULT": $0] } ?? [:])
     }

@@ -120,7 +120,7 @@ struct TwoHostTests {
             "--mca", "plm_rsh_agent", hosts.agent.path, "--bind-to", "none",
             // TCP only, and only over the link between the two namespaces.
             "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet,
-            "-x", "OPENBLAS_NUM_THREADS=1", "-x", "OMPI_ALLOW_RUN_AS_ROOT", "-x", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM",
+            "-x", "OMPI_ALLOW_RUN_AS_ROOT", "-x", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM",
             VAEProcess.executable.path, "train", "--run-dir", twoHosts.path] + job).wait()
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("2 rank(s)"), "\(result.stdout)")

@@ -32,7 +32,7 @@ struct VAEProcess {
     /// `mpirun` with the flags a root, terminal-less CI machine needs, then `ranks` given as
     /// MPMD parts: each part is a rank count and that rank group's `vae` arguments.
     static func mpirun(_ parts: [(ranks: Int, arguments: [String])], environment: [String: String] = [:]) throws -> Result {
-        var arguments = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
+        var arguments = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none"]
         for name in environment.keys.sorted() { arguments += ["-x", name] }
         for (index, part) in parts.enumerated() {
             if index > 0 { arguments.append(":") }
