@@ -3,7 +3,7 @@ import Foundation
 
 /// One thread of its own that runs one closure a round: `run` hands it the round's work and
 /// returns at once, `wait` waits for that work to finish. One thread rather than a queue's, so
-/// that what `prepare` sets for it (its scheduling, its MPI state) holds for every round.
+/// that what `prepare` sets for it (its scheduling) holds for every round.
 final class RoundThread: @unchecked Sendable {
     private let started = DispatchSemaphore(value: 0), finished = DispatchSemaphore(value: 0)
     /// The next round's work; nil ends the thread.
