@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 /// Hosts that differ, as a real cluster's do, stood in for by ranks with different environments
-/// under real `mpirun`: the BLAS kernel choice (`OPENBLAS_CORETYPE`) and the C kernels' build
-/// (AVX-512 on one rank, AVX2 on the other) change nothing in the bits; a rank on the baseline
+/// under real `mpirun`: a BLAS set up differently (`OPENBLAS_CORETYPE`, which changed the bits
+/// while the encoder went through OpenBLAS) and the C kernels' build (AVX-512 on one rank, AVX2
+/// on the other) change nothing in the bits; a rank on the baseline
 /// build (no FMA) beside one with FMA is refused before the first step, naming each rank's host
 /// and kernels.
 @Suite(.serialized)
