@@ -36,7 +36,7 @@ let package = Package(
 
         .target(name: "CKernels"),
         .target(name: "Kernels", dependencies: ["CKernels"]),
-        .target(name: "Model", dependencies: ["Kernels", "CKernels"]),
+        .target(name: "Model", dependencies: ["Kernels"]),
         .target(name: "FileIO"),
         .target(name: "Dataset", dependencies: ["FileIO", "Model", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Checkpoint", dependencies: ["FileIO", .product(name: "Crypto", package: "swift-crypto")]),

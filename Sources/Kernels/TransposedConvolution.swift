@@ -1,0 +1,80 @@
+import CKernels
+
+// The decoder's transposed convolutions: Swift's view of the direct C kernels
+// (transposed_convolution_body.h), with the preconditions their tiles need.
+
+/// One image's activation inside a border of one zero cell, `(height + 2) x (width + 2) x
+/// channels` floats: the decoder's transposed convolutions read and write these, so that every
+/// window is in bounds (see `ckernels.h`).
+public struct GridShape: Sendable, Equatable {
+    public let height: Int, width: Int, channels: Int
+    public init(height: Int, width: Int, channels: Int) {
+        precondition(height > 0 && width > 0 && channels > 0)
+        self.height = height; self.width = width; self.channels = channels
+    }
+    /// Floats of one image's grid.
+    public var count: Int { (height + 2) * (width + 2) * channels }
+    /// Floats of one image's interior, as a plain HWC image.
+    public var imageCount: Int { height * width * channels }
+
+    /// Copies `batch` plain HWC images into the interiors of their grids.
+    public func copy(images: UnsafePointer<Float>, batch: Int, into grids: UnsafeMutablePointer<Float>) {
+        vae_grids_from_images(images, Int32(batch), Int32(height), Int32(width), Int32(channels), grids)
+    }
+}
+
+/// Conv2DTranspose, 3x3, stride 2, "same": `input` grids -> grids of twice the height and
+/// width with `outputs` channels. Kernel [3, 3, out, in] (Keras). Direct kernels: bias and
+/// relu fused, no patch matrix.
+public enum UpsamplingConvTranspose2D {
+    /// Floats of the scratch that `forward` and `backward` need.
+    public static func scratchCount(inputs: Int, outputs: Int) -> Int { 18 * inputs * outputs }
+
+    public static func outputShape(_ input: GridShape, outputs: Int) -> GridShape {
+        GridShape(height: 2 * input.height, width: 2 * input.width, channels: outputs)
+    }
+
+    public static func forward(_ x: UnsafePointer<Float>, batch: Int, input: GridShape, outputs: Int,
+                               kernel: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool,
+                               scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        precondition(outputs % 16 == 0, "the kernel's tiles are 16 outputs wide")
+        vae_deconv2x_forward(x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
+                             kernel, bias, Int32(outputs), relu, scratch, y)
+    }
+
+    /// `dy`: grids of the output gradient, masked by the layer's activation. The input is a
+    /// ReLU output, so its gradient comes out masked too, as grids or, if `inputGradientIsGrid`
+    /// is false, as plain images.
+    public static func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, input: GridShape,
+                                outputs: Int, kernel: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                kernelGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>,
+                                inputGradient: UnsafeMutablePointer<Float>?, inputGradientIsGrid: Bool) {
+        precondition(input.channels % 16 == 0, "the kernel's tiles are 16 inputs wide")
+        vae_deconv2x_backward(dy, x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
+                              Int32(outputs), kernel, scratch, kernelGradient, biasGradient, inputGradient,
+                              inputGradientIsGrid)
+    }
+}
+
+/// Conv2DTranspose, 3x3, stride 1, "same", one output channel, no activation: the decoder's
+/// last layer. `input` grids -> plain `height x width` logit images. Kernel [3, 3, 1, in].
+public enum OutputConvTranspose2D {
+    public static func forward(_ x: UnsafePointer<Float>, batch: Int, input: GridShape,
+                               kernel: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                               into y: UnsafeMutablePointer<Float>) {
+        precondition(input.channels % 32 == 0, "the kernel runs 32 inputs at a time")
+        vae_deconv1x_single_forward(x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
+                                    kernel, bias, y)
+    }
+
+    /// `dy`: plain output gradients. The input is a ReLU output, so its gradient (grids) comes
+    /// out masked. `scratch`: one image's one-channel grid.
+    public static func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, input: GridShape,
+                                kernel: UnsafePointer<Float>, kernelGradient: UnsafeMutablePointer<Float>,
+                                biasGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                inputGradient: UnsafeMutablePointer<Float>) {
+        precondition(input.channels % 32 == 0, "the kernel runs 32 inputs at a time")
+        vae_deconv1x_single_backward(dy, x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
+                                     kernel, kernelGradient, biasGradient, scratch, inputGradient)
+    }
+}
