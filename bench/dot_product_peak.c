@@ -27,31 +27,22 @@ static double now_seconds(void) {
 // accumulators goes to `sink` so that the compiler keeps the loop.
 typedef double (*kernel)(float *sink);
 
-__attribute__((target("avx512f"))) static double fp32_512(float *sink) {
-    __m512 acc[CHAINS], a = _mm512_set1_ps(1.0001f), b = _mm512_set1_ps(0.9999f);
-    for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_set1_ps((float)c);
-    for (long i = 0; i < ITERATIONS; i++)
-#pragma GCC unroll 12
-        for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_fmadd_ps(a, acc[c], b);
-    __m512 total = acc[0];
-    for (int c = 1; c < CHAINS; c++) total = _mm512_add_ps(total, acc[c]);
-    *sink += _mm512_reduce_add_ps(total);
-    return (double)ITERATIONS * CHAINS * 16 * 2;
-}
-
-__attribute__((target("avx2,fma"))) static double fp32_256(float *sink) {
-    __m256 acc[CHAINS], a = _mm256_set1_ps(1.0001f), b = _mm256_set1_ps(0.9999f);
-    for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_ps((float)c);
-    for (long i = 0; i < ITERATIONS; i++)
-#pragma GCC unroll 12
-        for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_fmadd_ps(a, acc[c], b);
-    __m256 total = acc[0];
-    for (int c = 1; c < CHAINS; c++) total = _mm256_add_ps(total, acc[c]);
-    float lanes[8];
-    _mm256_storeu_ps(lanes, total);
-    for (int l = 0; l < 8; l++) *sink += lanes[l];
-    return (double)ITERATIONS * CHAINS * 8 * 2;
-}
+// The float32 kernel for one vector width (GCC's vector types; `a * acc + b` contracts to one FMA).
+#define FP32_KERNEL(name, isa, lanes)                                                           \
+    typedef float name##_vector __attribute__((vector_size(4 * (lanes))));                      \
+    __attribute__((target(isa))) static double name(float *sink) {                              \
+        name##_vector acc[CHAINS], a, b;                                                        \
+        for (int l = 0; l < (lanes); l++) a[l] = 1.0001f, b[l] = 0.9999f;                       \
+        for (int c = 0; c < CHAINS; c++)                                                        \
+            for (int l = 0; l < (lanes); l++) acc[c][l] = (float)c;                             \
+        for (long i = 0; i < ITERATIONS; i++)                                                   \
+            _Pragma("GCC unroll 12") for (int c = 0; c < CHAINS; c++) acc[c] = a * acc[c] + b;  \
+        for (int c = 0; c < CHAINS; c++)                                                        \
+            for (int l = 0; l < (lanes); l++) *sink += acc[c][l];                               \
+        return (double)ITERATIONS * CHAINS * (lanes) * 2;                                       \
+    }
+FP32_KERNEL(fp32_512, "avx512f", 16)
+FP32_KERNEL(fp32_256, "avx2,fma", 8)
 
 __attribute__((target("avx512f,avx512bf16"))) static double bf16_512(float *sink) {
     __m512 acc[CHAINS];
