@@ -55,6 +55,7 @@ void vae_matrix_product(bool transposeA, bool transposeB, int m, int n, int k, f
                         const float *b, int ldb, float beta, float *c, int ldc) {
     switch (vae_kernel_build_in_use()) {
 #if defined(__x86_64__)
+    case VAE_KERNELS_AVX512_BF16:   // its float32 kernels are the avx512 build's
     case VAE_KERNELS_AVX512:
         matrix_product_avx512(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;

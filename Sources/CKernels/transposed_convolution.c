@@ -3,6 +3,9 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 // The kernels are compiled once per build (transposed_convolution_body.h) and called through
 // the table of the build in use: the best one the CPU has unless one is chosen.
@@ -17,6 +20,10 @@ typedef int v8i __attribute__((ext_vector_type(8)));
 typedef float v8u __attribute__((ext_vector_type(8), aligned(4)));
 typedef float v16 __attribute__((ext_vector_type(16)));
 typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));
+typedef uint32_t w8 __attribute__((ext_vector_type(8)));
+typedef uint32_t w8u __attribute__((ext_vector_type(8), aligned(4)));
+typedef uint32_t w16 __attribute__((ext_vector_type(16)));
+typedef uint32_t w16u __attribute__((ext_vector_type(16), aligned(4)));
 #define LOAD8(p) (*(const v8u *)(p))
 #define STORE8(p, v) (*(v8u *)(p) = (v))
 
@@ -27,6 +34,107 @@ enum { PIXELS = 8 };
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
+// Where in a grid the interior position p (row-major, `width` a row) is.
+static inline size_t interior_cell(int p, int width, int row, int channels) {
+    return (size_t)(p / width + 1) * row + (size_t)(p % width + 1) * channels;
+}
+
+// Where in the upsampled grid output (2 iy + ky, 2 ix + kx) is, for input position p = (iy, ix).
+static inline size_t upsampled_cell(int p, int width, int ky, int kx, int row, int channels) {
+    return (size_t)(2 * (p / width) + ky + 1) * row + (size_t)(2 * (p % width) + kx + 1) * channels;
+}
+
+// Stride 2: output (2m + py, 2q + px) sums kernel rows ky = py (input row m) and, for
+// py = 0, ky = 2 (input row m - 1); columns alike. So each of the four output phases is a
+// product over 1, 2 or 4 taps, with the input rows read in place.
+typedef struct { int count, index[4], rowShift[4], columnShift[4]; } phase_taps;
+
+static inline phase_taps taps_of_phase(int py, int px) {
+    phase_taps taps = {0};
+    for (int ky = py; ky < 3; ky += 2)
+        for (int kx = px; kx < 3; kx += 2) {
+            taps.index[taps.count] = ky * 3 + kx;
+            taps.rowShift[taps.count] = (ky - py) / 2;
+            taps.columnShift[taps.count] = (kx - px) / 2;
+            taps.count++;
+        }
+    return taps;
+}
+
+static inline void store_activation(const float *out, int columns, const float *bias, bool relu, float *c) {
+    for (int j = 0; j < columns; j++) {
+        const float value = out[j] + bias[j];
+        c[j] = relu && value < 0 ? 0 : value;
+    }
+}
+
+// The input gradient, zero where the forward's input (a ReLU output) was.
+static inline void store_masked(const float *out, int columns, const float *mask, float *c) {
+    for (int j = 0; j < columns; j++) c[j] = mask[j] > 0 ? out[j] : 0;
+}
+
+// The bias gradient of one image: its output gradient's interior, summed in order.
+static inline void add_bias_gradient(const float *dyGrid, int height, int width, int outputs, float *biasGradient) {
+    const int row = (width + 2) * outputs;
+    for (int oy = 1; oy <= height; oy++)
+        for (int ox = 1; ox <= width; ox++) {
+            const float *g = dyGrid + oy * row + ox * outputs;
+            for (int o = 0; o < outputs; o++) biasGradient[o] += g[o];
+        }
+}
+
+// Adds a kernel gradient summed as [tap][input][output] into Keras's [tap][output][input].
+static inline void add_kernel_gradient(const float *packedGradient, int inputs, int outputs, float *kernelGradient) {
+    const size_t panel = (size_t)inputs * outputs;
+    for (int tap = 0; tap < 9; tap++)
+        for (int o = 0; o < outputs; o++)
+            for (int i = 0; i < inputs; i++)
+                kernelGradient[tap * panel + (size_t)o * inputs + i] += packedGradient[tap * panel + (size_t)i * outputs + o];
+}
+
+// float32 -> bfloat16, rounded to nearest even. Subnormals become zeros of their sign, as the
+// dot-product unit would read them anyway (and as vcvtneps2bf16 converts them); NaN stays NaN.
+static inline uint32_t bf16_bits(float value) {
+    uint32_t u;
+    memcpy(&u, &value, sizeof u);
+    const uint32_t magnitude = u & 0x7fffffffu;
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return magnitude < 0x00800000u ? (u >> 16) & 0x8000u : magnitude > 0x7f800000u ? (u >> 16) | 0x0040u : rounded;
+}
+
+// Two values as one pair word: the first in the low half.
+static inline uint32_t bf16_pair(float first, float second) { return bf16_bits(first) | bf16_bits(second) << 16; }
+
+// values[0 ..< 2 * count) as `count` pair words: neighbours pair up. Sixteen at a time in
+// vectors (the same operations as bf16_bits), which the build's target then compiles.
+static inline void bf16_pairs(const float *values, size_t count, uint32_t *pairs) {
+    size_t k = 0;
+    for (; k + 16 <= count; k += 16) {
+        const w16 low = __builtin_shufflevector(*(const w16u *)(values + 2 * k), *(const w16u *)(values + 2 * k + 16),
+                                                0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const w16 high = __builtin_shufflevector(*(const w16u *)(values + 2 * k), *(const w16u *)(values + 2 * k + 16),
+                                                 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        w16 halves[2] = {low, high};
+        for (int h = 0; h < 2; h++) {
+            const w16 u = halves[h], magnitude = u & 0x7fffffffu;
+            const w16 subnormal = (w16)(magnitude < 0x00800000u), nan = (w16)(magnitude > 0x7f800000u);
+            const w16 rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+            halves[h] = (subnormal & ((u >> 16) & 0x8000u)) | (nan & ((u >> 16) | 0x0040u)) | (~(subnormal | nan) & rounded);
+        }
+        *(w16u *)(pairs + k) = halves[0] | halves[1] << 16;
+    }
+    for (; k < count; k++) pairs[k] = bf16_pair(values[2 * k], values[2 * k + 1]);
+}
+
+// Pair words of two rows of bf16 values: the first row's in the low halves; a missing second
+// row (NULL) pairs with zeros.
+static inline void bf16_interleave(const uint16_t *first, const uint16_t *second, int count, uint32_t *pairs) {
+    if (second)
+        for (int j = 0; j < count; j++) pairs[j] = first[j] | (uint32_t)second[j] << 16;
+    else
+        for (int j = 0; j < count; j++) pairs[j] = first[j];
+}
+
 typedef struct {
     void (*deconv2x_forward)(const float *, int, int, int, int, const float *, const float *, int, bool, float *,
                              float *);
@@ -35,7 +143,20 @@ typedef struct {
     void (*deconv1x_single_forward)(const float *, int, int, int, int, const float *, const float *, float *);
     void (*deconv1x_single_backward)(const float *, const float *, int, int, int, int, const float *, float *,
                                      float *, float *, float *);
+    // NULL in a build without fused multiply-adds (the steps cannot be emulated there).
+    void (*deconv2x_forward_bf16)(const float *, int, int, int, int, const float *, const float *, int, bool, float *,
+                                  float *);
+    void (*deconv2x_backward_bf16)(const float *, const float *, int, int, int, int, int, const float *, float *,
+                                   float *, float *, float *, bool);
 } vae_kernel_table;
+
+// One build's table: its float32 kernels, and its bfloat16 ones (or NULL).
+#define KERNEL_TABLE(build, bf16_build) { \
+    .deconv2x_forward = deconv2x_forward_##build, .deconv2x_backward = deconv2x_backward_##build, \
+    .deconv1x_single_forward = deconv1x_single_forward_##build, \
+    .deconv1x_single_backward = deconv1x_single_backward_##build, \
+    .deconv2x_forward_bf16 = deconv2x_forward_bf16_##bf16_build, \
+    .deconv2x_backward_bf16 = deconv2x_backward_bf16_##bf16_build }
 
 // Baseline: whatever the compiler targets by default (SSE2 on x86-64), no FMA.
 #define BUILD baseline
@@ -45,37 +166,72 @@ typedef struct {
 #undef BUILD
 #undef LANES
 #undef MAX_ROWS
+#define deconv2x_forward_bf16_none NULL
+#define deconv2x_backward_bf16_none NULL
+static const vae_kernel_table vae_kernels_baseline = KERNEL_TABLE(baseline, none);
 
 #if defined(__x86_64__)
-// AVX2 + FMA (x86-64-v3): 16 vector registers, 6 x 16 tiles (12 accumulators).
+// AVX2 + FMA (x86-64-v3): 16 vector registers, 6 x 16 tiles (12 accumulators); bf16 emulated
+// in 4 x 16 tiles (8 accumulators, the pair's two halves of two vectors, two of the row's).
 #pragma clang attribute push(__attribute__((target("arch=x86-64-v3"))), apply_to = function)
 #define BUILD avx2
 #define LANES 8
 #define MAX_ROWS 6
 #include "transposed_convolution_body.h"
+#define PAIR_ROWS 4
+#define NATIVE_BF16 0
+#include "transposed_convolution_bf16_body.h"
 #undef BUILD
 #undef LANES
 #undef MAX_ROWS
+#undef PAIR_ROWS
+#undef NATIVE_BF16
 #pragma clang attribute pop
 
-// AVX-512 (x86-64-v4: F, BW, CD, DQ, VL): 32 vector registers, 14 x 32 tiles (28 accumulators).
+// AVX-512 (x86-64-v4: F, BW, CD, DQ, VL): 32 vector registers, 14 x 32 tiles (28 accumulators);
+// bf16 emulated in 12 x 32 tiles.
 // min_vector_width: the v4 tuning otherwise splits 512-bit vectors into 256-bit halves.
 #pragma clang attribute push(__attribute__((target("arch=x86-64-v4"), min_vector_width(512))), apply_to = function)
 #define BUILD avx512
 #define LANES 16
 #define MAX_ROWS 14
 #include "transposed_convolution_body.h"
+#define PAIR_ROWS 12
+#define NATIVE_BF16 0
+#include "transposed_convolution_bf16_body.h"
 #undef BUILD
 #undef LANES
 #undef MAX_ROWS
+#undef PAIR_ROWS
+#undef NATIVE_BF16
 #pragma clang attribute pop
+
+// AVX-512 with AVX512_BF16: the AVX-512 build's float32 kernels, and bf16 steps on vdpbf16ps
+// (one instruction a step, its broadcast operand read from memory): 14 x 32 tiles.
+#pragma clang attribute push(__attribute__((target("arch=x86-64-v4,avx512bf16"), min_vector_width(512))), \
+                             apply_to = function)
+#define BUILD avx512bf16
+#define LANES 16
+#define PAIR_ROWS 14
+#define NATIVE_BF16 1
+#include "transposed_convolution_bf16_body.h"
+#undef BUILD
+#undef LANES
+#undef PAIR_ROWS
+#undef NATIVE_BF16
+#pragma clang attribute pop
+
+static const vae_kernel_table vae_kernels_avx2 = KERNEL_TABLE(avx2, avx2);
+static const vae_kernel_table vae_kernels_avx512 = KERNEL_TABLE(avx512, avx512);
+static const vae_kernel_table vae_kernels_avx512bf16 = KERNEL_TABLE(avx512, avx512bf16);
 #endif
 
-static const char *const build_names[VAE_KERNEL_BUILDS] = {"baseline", "avx2", "avx512"};
+static const char *const build_names[VAE_KERNEL_BUILDS] = {"baseline", "avx2", "avx512", "avx512bf16"};
 
 static const vae_kernel_table *table_of(vae_kernel_build build) {
     switch (build) {
 #if defined(__x86_64__)
+    case VAE_KERNELS_AVX512_BF16: return &vae_kernels_avx512bf16;
     case VAE_KERNELS_AVX512: return &vae_kernels_avx512;
     case VAE_KERNELS_AVX2: return &vae_kernels_avx2;
 #endif
@@ -89,6 +245,7 @@ bool vae_kernel_build_available(vae_kernel_build build) {
 #if defined(__x86_64__)
     case VAE_KERNELS_AVX2: return __builtin_cpu_supports("x86-64-v3");
     case VAE_KERNELS_AVX512: return __builtin_cpu_supports("x86-64-v4");
+    case VAE_KERNELS_AVX512_BF16: return __builtin_cpu_supports("x86-64-v4") && __builtin_cpu_supports("avx512bf16");
 #endif
     default: return false;
     }
@@ -163,4 +320,31 @@ void vae_grids_from_images(const float *images, int batch, int height, int width
         for (int y = 0; y < height; y++)
             memcpy(grids + n * grid + (size_t)(y + 1) * row + channels,
                    images + ((size_t)n * height + y) * width * channels, sizeof(float) * width * channels);
+}
+
+bool vae_kernel_build_runs_bf16(vae_kernel_build build) { return table_of(build)->deconv2x_forward_bf16 != NULL; }
+
+// Floats of the bf16 kernels' scratch (see transposed_convolution_bf16_body.h): packed
+// kernels, one image's bf16 operands, and the backward's fp32 kernel gradient.
+size_t vae_deconv2x_bf16_scratch_count(int height, int width, int inputs, int outputs) {
+    const size_t panel = (size_t)inputs * outputs, pairs = (size_t)(height * width + 1) / 2;
+    // The input grid's words hold the bf16 kernel while it is packed, before the images.
+    const size_t inGrid = (size_t)vae_grid_count(height, width, inputs) / 2, forInputs = inGrid > 9 * panel / 2 ? inGrid : 9 * panel / 2;
+    const size_t forward = 9 * panel / 2 + forInputs;
+    const size_t backward = 9 * panel + 9 * panel / 2 + forInputs +
+                            (size_t)vae_grid_count(2 * height, 2 * width, outputs) / 2 + pairs * inputs + pairs * outputs;
+    return forward > backward ? forward : backward;
+}
+
+void vae_deconv2x_forward_bf16(const float *x, int batch, int height, int width, int inputs, const float *kernel,
+                               const float *bias, int outputs, bool relu, float *scratch, float *y) {
+    table_of(vae_kernel_build_in_use())->deconv2x_forward_bf16(x, batch, height, width, inputs, kernel, bias, outputs,
+                                                               relu, scratch, y);
+}
+
+void vae_deconv2x_backward_bf16(const float *dy, const float *x, int batch, int height, int width, int inputs,
+                                int outputs, const float *kernel, float *scratch, float *kernelGradient,
+                                float *biasGradient, float *dx, bool dxIsGrid) {
+    table_of(vae_kernel_build_in_use())->deconv2x_backward_bf16(dy, x, batch, height, width, inputs, outputs, kernel,
+                                                                scratch, kernelGradient, biasGradient, dx, dxIsGrid);
 }

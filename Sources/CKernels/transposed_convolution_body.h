@@ -161,38 +161,25 @@ static void NAME(deconv2x_forward)(const float *x, int batch, int height, int wi
         float *yg = y + n * outGrid;
         for (int py = 0; py < 2; py++) {
             for (int px = 0; px < 2; px++) {
-                int taps = 0, tapIndex[4], rowShift[4], columnShift[4];
-                for (int ky = py; ky < 3; ky += 2) {
-                    for (int kx = px; kx < 3; kx += 2) {
-                        tapIndex[taps] = ky * 3 + kx;
-                        rowShift[taps] = (ky - py) / 2;
-                        columnShift[taps] = (kx - px) / 2;
-                        taps++;
-                    }
-                }
+                const phase_taps taps = taps_of_phase(py, px);
                 for (int p0 = 0; p0 < positions; p0 += tileRows) {
                     const int rows = min_int(tileRows, positions - p0);
                     const float *a[4][MAX_ROWS];
                     float *c[MAX_ROWS];
                     for (int r = 0; r < rows; r++) {
-                        const int m = (p0 + r) / width, q = (p0 + r) % width;
-                        for (int t = 0; t < taps; t++)
-                            a[t][r] = xg + (m - rowShift[t] + 1) * inRow + (q - columnShift[t] + 1) * inputs;
-                        c[r] = yg + (2 * m + py + 1) * outRow + (2 * q + px + 1) * outputs;
+                        const size_t cell = interior_cell(p0 + r, width, inRow, inputs);
+                        for (int t = 0; t < taps.count; t++)
+                            a[t][r] = xg + cell - taps.rowShift[t] * inRow - taps.columnShift[t] * inputs;
+                        c[r] = yg + upsampled_cell(p0 + r, width, py, px, outRow, outputs);
                     }
                     // The tile's input rows stay in L1 while every block of outputs uses them.
                     for (int o0 = 0; o0 < outputs; o0 += TILE_COLUMNS) {
                         const int columns = NAME(block_columns)(o0, outputs);
                         const float *b[4];
-                        for (int t = 0; t < taps; t++) b[t] = packed + tapIndex[t] * panel + (size_t)o0 * inputs;
+                        for (int t = 0; t < taps.count; t++) b[t] = packed + taps.index[t] * panel + (size_t)o0 * inputs;
                         float out[MAX_ROWS][TILE_COLUMNS];
-                        NAME(tile_product_fixed)(rows, columns / LANES, taps, a, b, inputs, out);
-                        for (int r = 0; r < rows; r++) {
-                            for (int j = 0; j < columns; j++) {
-                                const float value = out[r][j] + bias[o0 + j];
-                                c[r][o0 + j] = relu && value < 0 ? 0 : value;
-                            }
-                        }
+                        NAME(tile_product_fixed)(rows, columns / LANES, taps.count, a, b, inputs, out);
+                        for (int r = 0; r < rows; r++) store_activation(out[r], columns, bias + o0, relu, c[r] + o0);
                     }
                 }
             }
@@ -216,11 +203,7 @@ static void NAME(deconv2x_backward)(const float *dy, const float *x, int batch, 
     for (int n = 0; n < batch; n++) {
         const float *xg = x + n * inGrid, *dyg = dy + n * outGrid;
 
-        for (int oy = 1; oy <= 2 * height; oy++)
-            for (int ox = 1; ox <= 2 * width; ox++) {
-                const float *g = dyg + oy * outRow + ox * outputs;
-                for (int o = 0; o < outputs; o++) biasGradient[o] += g[o];
-            }
+        add_bias_gradient(dyg, 2 * height, 2 * width, outputs, biasGradient);
 
         // Kernel: x at (iy, ix) times dy at (2iy + ky, 2ix + kx), two input rows at a time so
         // that their x and dy stay in L1 while every tap and tile walks them.
@@ -255,8 +238,8 @@ static void NAME(deconv2x_backward)(const float *dy, const float *x, int batch, 
                 const int m = (p0 + r) / width, q = (p0 + r) % width;
                 for (int ky = 0; ky < 3; ky++)
                     for (int kx = 0; kx < 3; kx++)
-                        a[ky * 3 + kx][r] = dyg + (2 * m + ky + 1) * outRow + (2 * q + kx + 1) * outputs;
-                mask[r] = xg + (m + 1) * inRow + (q + 1) * inputs;
+                        a[ky * 3 + kx][r] = dyg + upsampled_cell(p0 + r, width, ky, kx, outRow, outputs);
+                mask[r] = xg + interior_cell(p0 + r, width, inRow, inputs);
                 c[r] = dxImage + dxFirst + m * dxRow + q * inputs;
             }
             // The tile's dy rows stay in L1 while every block of inputs uses them.
@@ -266,16 +249,11 @@ static void NAME(deconv2x_backward)(const float *dy, const float *x, int batch, 
                 for (int tap = 0; tap < 9; tap++) b[tap] = packed + tap * panel + (size_t)i0 * outputs;
                 float out[MAX_ROWS][TILE_COLUMNS];
                 NAME(tile_product_fixed)(rows, columns / LANES, 9, a, b, outputs, out);
-                for (int r = 0; r < rows; r++)
-                    for (int j = 0; j < columns; j++)
-                        c[r][i0 + j] = mask[r][i0 + j] > 0 ? out[r][j] : 0;
+                for (int r = 0; r < rows; r++) store_masked(out[r], columns, mask[r] + i0, c[r] + i0);
             }
         }
     }
-    for (int tap = 0; tap < 9; tap++)
-        for (int o = 0; o < outputs; o++)
-            for (int i = 0; i < inputs; i++)
-                kernelGradient[tap * panel + (size_t)o * inputs + i] += packedGradient[tap * panel + (size_t)i * outputs + o];
+    add_kernel_gradient(packedGradient, inputs, outputs, kernelGradient);
 }
 
 // The output layer (stride 1, one output channel) works in 8-wide vectors in every build: its
@@ -381,13 +359,6 @@ static void NAME(deconv1x_single_backward)(const float *dy, const float *x, int 
         }
     }
 }
-
-static const vae_kernel_table NAME(vae_kernels) = {
-    .deconv2x_forward = NAME(deconv2x_forward),
-    .deconv2x_backward = NAME(deconv2x_backward),
-    .deconv1x_single_forward = NAME(deconv1x_single_forward),
-    .deconv1x_single_backward = NAME(deconv1x_single_backward),
-};
 
 #undef VEC
 #undef VECU

@@ -3,14 +3,14 @@ import CKernels
 /// The builds of the hand-written C kernels (`ckernels.h`): the best one the CPU runs is used
 /// unless `VAE_KERNELS` names another, so that one machine can run, test and compare them all.
 public enum KernelBuild: Int32, CaseIterable, Sendable, CustomStringConvertible {
-    case baseline = 0, avx2 = 1, avx512 = 2
+    case baseline = 0, avx2 = 1, avx512 = 2, avx512bf16 = 3
 
-    /// The environment variable that chooses a build: `baseline`, `avx2` or `avx512`.
+    /// The environment variable that chooses a build: `baseline`, `avx2`, `avx512` or `avx512bf16`.
     public static let environmentVariable = "VAE_KERNELS"
 
     var c: vae_kernel_build { vae_kernel_build(rawValue: UInt32(rawValue)) }
 
-    /// "baseline", "avx2", "avx512".
+    /// "baseline", "avx2", "avx512", "avx512bf16".
     public var description: String { String(cString: vae_kernel_build_name(c)) }
 
     /// What the build needs of the CPU, for messages.
@@ -19,8 +19,13 @@ public enum KernelBuild: Int32, CaseIterable, Sendable, CustomStringConvertible 
         case .baseline: "nothing beyond the compiler's default target"
         case .avx2: "x86-64-v3: AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE"
         case .avx512: "x86-64-v4: AVX-512 F, BW, CD, DQ and VL"
+        case .avx512bf16: "x86-64-v4 and AVX512_BF16"
         }
     }
+
+    /// Whether the build has the bf16 kernels: natively on `avx512bf16`, emulated bit for bit
+    /// by the other builds with fused multiply-adds; the baseline has none.
+    public var runsBF16: Bool { vae_kernel_build_runs_bf16(c) }
 
     /// Whether the build fuses multiply-adds: builds that do give each other's bits (every
     /// output is the same chain of fused multiply-adds), the baseline's differ from theirs.
@@ -41,7 +46,7 @@ public enum KernelBuild: Int32, CaseIterable, Sendable, CustomStringConvertible 
             let available = KernelBuild.allCases.filter(\.isAvailable).map(\.description).joined(separator: ", ")
             switch self {
             case .unknown(let name):
-                return "\(KernelBuild.environmentVariable)=\(name) is not a kernel build (baseline, avx2 or avx512)"
+                return "\(KernelBuild.environmentVariable)=\(name) is not a kernel build (baseline, avx2, avx512 or avx512bf16)"
             case .unavailable(let build):
                 return "\(KernelBuild.environmentVariable)=\(build): this CPU lacks the \(build) build's instructions (\(build.requirement)); it runs: \(available)"
             }

@@ -25,34 +25,53 @@ public struct GridShape: Sendable, Equatable {
 
 /// Conv2DTranspose, 3x3, stride 2, "same": `input` grids -> grids of twice the height and
 /// width with `outputs` channels. Kernel [3, 3, out, in] (Keras). Direct kernels: bias and
-/// relu fused, no patch matrix.
+/// relu fused, no patch matrix; in either precision (bf16 needs a build that `runsBF16`).
 public enum UpsamplingConvTranspose2D {
-    /// Floats of the scratch that `forward` and `backward` need.
-    public static func scratchCount(inputs: Int, outputs: Int) -> Int { 18 * inputs * outputs }
+    /// Floats of the scratch that `forward` and `backward` need, in either precision.
+    public static func scratchCount(input: GridShape, outputs: Int) -> Int {
+        max(18 * input.channels * outputs,
+            vae_deconv2x_bf16_scratch_count(Int32(input.height), Int32(input.width), Int32(input.channels), Int32(outputs)))
+    }
 
     public static func outputShape(_ input: GridShape, outputs: Int) -> GridShape {
         GridShape(height: 2 * input.height, width: 2 * input.width, channels: outputs)
     }
 
     public static func forward(_ x: UnsafePointer<Float>, batch: Int, input: GridShape, outputs: Int,
-                               kernel: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool,
+                               kernel: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool, precision: Precision,
                                scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         precondition(outputs % 16 == 0, "the kernel's tiles are 16 outputs wide")
-        vae_deconv2x_forward(x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
-                             kernel, bias, Int32(outputs), relu, scratch, y)
+        switch precision {
+        case .fp32:
+            vae_deconv2x_forward(x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
+                                 kernel, bias, Int32(outputs), relu, scratch, y)
+        case .bf16:
+            precondition(input.channels % 16 == 0 && precision.isAvailable, "bf16 needs inputs in 16s and a build that runs it")
+            vae_deconv2x_forward_bf16(x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
+                                      kernel, bias, Int32(outputs), relu, scratch, y)
+        }
     }
 
     /// `dy`: grids of the output gradient, masked by the layer's activation. The input is a
     /// ReLU output, so its gradient comes out masked too, as grids or, if `inputGradientIsGrid`
     /// is false, as plain images.
     public static func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, input: GridShape,
-                                outputs: Int, kernel: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                outputs: Int, kernel: UnsafePointer<Float>, precision: Precision,
+                                scratch: UnsafeMutablePointer<Float>,
                                 kernelGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>,
                                 inputGradient: UnsafeMutablePointer<Float>?, inputGradientIsGrid: Bool) {
         precondition(input.channels % 16 == 0, "the kernel's tiles are 16 inputs wide")
-        vae_deconv2x_backward(dy, x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
-                              Int32(outputs), kernel, scratch, kernelGradient, biasGradient, inputGradient,
-                              inputGradientIsGrid)
+        switch precision {
+        case .fp32:
+            vae_deconv2x_backward(dy, x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
+                                  Int32(outputs), kernel, scratch, kernelGradient, biasGradient, inputGradient,
+                                  inputGradientIsGrid)
+        case .bf16:
+            precondition(outputs % 16 == 0 && precision.isAvailable, "bf16 needs outputs in 16s and a build that runs it")
+            vae_deconv2x_backward_bf16(dy, x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
+                                       Int32(outputs), kernel, scratch, kernelGradient, biasGradient, inputGradient,
+                                       inputGradientIsGrid)
+        }
     }
 }
 

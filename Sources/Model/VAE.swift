@@ -58,21 +58,22 @@ public struct VAE: Sendable {
     /// Overwrites `gradients` (the layout's size) with the gradient of
     /// `lossScale * (summed reconstruction + klWeight * summed KL)`; with `lossScale = 1 /
     /// globalBatch` that is this micro-batch's share of the global batch's mean loss. The seed's
-    /// loss has `klWeight` 1; a smaller one lets more of each image through the latent.
+    /// loss has `klWeight` 1; a smaller one lets more of each image through the latent. The
+    /// decoder's two upsampling convolutions, forward and backward, multiply in `precision`.
     ///
     /// The backward pass goes through the layout from its end: `gradientsFinal(offset)` is
     /// called at each of `gradientsFinalOffsets` once every gradient from there to the end has
     /// its final value, so that a caller can start summing them while the rest is computed.
     public func trainingStep(parameters p: UnsafePointer<Float>, gradients d: UnsafeMutablePointer<Float>,
                              inputs: UnsafePointer<Float>, targets: UnsafePointer<Float>, eps: UnsafePointer<Float>,
-                             batch n: Int, lossScale: Float, klWeight: Float, workspace w: Workspace,
+                             batch n: Int, lossScale: Float, klWeight: Float, precision: Precision, workspace w: Workspace,
                              gradientsFinal: (_ offset: Int) -> Void = { _ in }) -> LossSums {
         precondition(n > 0 && n <= w.capacity && w.latentDimension == latentDimension)
         let o = layout.offsets
         let l = latentDimension
         encode(parameters: p, inputs: inputs, batch: n, workspace: w)
         Sampling.forward(mean: w.mean, logVar: w.logVar, eps: eps, count: n * l, into: w.z)
-        decodeLogits(parameters: p, z: w.z, batch: n, workspace: w)
+        decodeLogits(parameters: p, z: w.z, batch: n, precision: precision, workspace: w)
 
         d.update(repeating: 0, count: layout.count)
         let reconstruction = Elementwise.sigmoidCrossEntropy(
@@ -85,12 +86,14 @@ public struct VAE: Sendable {
                                        kernel: p + o.deconv3W, kernelGradient: d + o.deconv3W, biasGradient: d + o.deconv3B,
                                        scratch: w.dLogitsGrid, inputGradient: w.dDeconv2Grid)
         UpsamplingConvTranspose2D.backward(w.dDeconv2Grid, x: w.deconv1Grid, batch: n, input: VAE.deconv1Grid,
-                                           outputs: VAE.deconv2Channels, kernel: p + o.deconv2W, scratch: w.convolutionScratch,
+                                           outputs: VAE.deconv2Channels, kernel: p + o.deconv2W, precision: precision,
+                                           scratch: w.convolutionScratch,
                                            kernelGradient: d + o.deconv2W, biasGradient: d + o.deconv2B,
                                            inputGradient: w.dDeconv1Grid, inputGradientIsGrid: true)
         gradientsFinal(o.deconv2W)
         UpsamplingConvTranspose2D.backward(w.dDeconv1Grid, x: w.decoderGrid, batch: n, input: VAE.decoderGrid,
-                                           outputs: VAE.decoderChannels, kernel: p + o.deconv1W, scratch: w.convolutionScratch,
+                                           outputs: VAE.decoderChannels, kernel: p + o.deconv1W, precision: precision,
+                                           scratch: w.convolutionScratch,
                                            kernelGradient: d + o.deconv1W, biasGradient: d + o.deconv1B,
                                            inputGradient: w.dDecoderDense, inputGradientIsGrid: false)
         gradientsFinal(o.deconv1W)
@@ -138,25 +141,29 @@ public struct VAE: Sendable {
     }
 
     /// Decoder forward up to the output logits (before the sigmoid), left in `workspace.logits`.
-    public func decodeLogits(parameters p: UnsafePointer<Float>, z: UnsafePointer<Float>, batch n: Int, workspace w: Workspace) {
+    func decodeLogits(parameters p: UnsafePointer<Float>, z: UnsafePointer<Float>, batch n: Int, precision: Precision,
+                      workspace w: Workspace) {
         let o = layout.offsets
         Dense.forward(z, batch: n, inputs: latentDimension, outputs: VAE.decoderWidth,
                       weight: p + o.decDenseW, bias: p + o.decDenseB, relu: true, into: w.decoderDense)
         VAE.decoderGrid.copy(images: w.decoderDense, batch: n, into: w.decoderGrid)
         UpsamplingConvTranspose2D.forward(w.decoderGrid, batch: n, input: VAE.decoderGrid, outputs: VAE.decoderChannels,
-                                          kernel: p + o.deconv1W, bias: p + o.deconv1B, relu: true,
+                                          kernel: p + o.deconv1W, bias: p + o.deconv1B, relu: true, precision: precision,
                                           scratch: w.convolutionScratch, into: w.deconv1Grid)
         UpsamplingConvTranspose2D.forward(w.deconv1Grid, batch: n, input: VAE.deconv1Grid, outputs: VAE.deconv2Channels,
-                                          kernel: p + o.deconv2W, bias: p + o.deconv2B, relu: true,
+                                          kernel: p + o.deconv2W, bias: p + o.deconv2B, relu: true, precision: precision,
                                           scratch: w.convolutionScratch, into: w.deconv2Grid)
         OutputConvTranspose2D.forward(w.deconv2Grid, batch: n, input: VAE.deconv2Grid,
                                       kernel: p + o.deconv3W, bias: p + o.deconv3B, into: w.logits)
     }
 
+    // Decoding and evaluation multiply in float32 whatever precision trained the weights: they
+    // are float32 masters, and the exported ONNX model reproduces these outputs.
+
     /// Decodes `z` [batch, latent] into pixel probabilities [batch, 784].
     public func decode(parameters p: UnsafePointer<Float>, z: UnsafePointer<Float>, batch n: Int,
                        workspace w: Workspace, into out: UnsafeMutablePointer<Float>) {
-        decodeLogits(parameters: p, z: z, batch: n, workspace: w)
+        decodeLogits(parameters: p, z: z, batch: n, precision: .fp32, workspace: w)
         out.update(from: w.logits, count: n * VAE.outputPixels)
         Elementwise.sigmoid(out, count: n * VAE.outputPixels)
     }
@@ -166,7 +173,7 @@ public struct VAE: Sendable {
     public func evaluate(parameters p: UnsafePointer<Float>, inputs: UnsafePointer<Float>, targets: UnsafePointer<Float>,
                          batch n: Int, workspace w: Workspace, reconstruction out: UnsafeMutablePointer<Float>?) -> LossSums {
         encode(parameters: p, inputs: inputs, batch: n, workspace: w)
-        decodeLogits(parameters: p, z: w.mean, batch: n, workspace: w)
+        decodeLogits(parameters: p, z: w.mean, batch: n, precision: .fp32, workspace: w)
         let reconstruction = Elementwise.sigmoidCrossEntropy(
             logits: w.logits, targets: targets, count: n * VAE.outputPixels, gradientScale: 0, logitGradient: w.dLogits)
         if let out {

@@ -15,7 +15,7 @@ public final class Workspace {
     public let logits: UnsafeMutablePointer<Float>
     // Backward.
     let dLogits, dDeconv2Grid, dDeconv1Grid, dDecoderDense, dZ, dMean, dLogVar, dHidden, dConv2, dConv1: UnsafeMutablePointer<Float>
-    // Scratch of the transposed convolutions: a repacked kernel, and one image's logit gradient grid.
+    // Scratch of the transposed convolutions: repacked kernels and operands, and one image's logit gradient grid.
     let convolutionScratch, dLogitsGrid: UnsafeMutablePointer<Float>
 
     public init(capacity n: Int, latentDimension l: Int) {
@@ -41,7 +41,9 @@ public final class Workspace {
             dDeconv1Grid: place(n * VAE.deconv1Grid.count), dDecoderDense: place(n * VAE.decoderWidth),
             dZ: place(n * l), dMean: place(n * l), dLogVar: place(n * l), dHidden: place(n * VAE.hiddenWidth),
             dConv2: place(n * VAE.flatWidth), dConv1: place(n * conv1Width),
-            convolutionScratch: place(UpsamplingConvTranspose2D.scratchCount(inputs: VAE.decoderChannels, outputs: VAE.decoderChannels)),
+            convolutionScratch: place(max(
+                UpsamplingConvTranspose2D.scratchCount(input: VAE.decoderGrid, outputs: VAE.decoderChannels),
+                UpsamplingConvTranspose2D.scratchCount(input: VAE.deconv1Grid, outputs: VAE.deconv2Channels))),
             dLogitsGrid: place(GridShape(height: VAE.outputSide, width: VAE.outputSide, channels: 1).count))
         storage = .allocate(capacity: total)
         storage.initialize(repeating: 0)

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Model
 
 /// A training run's settings: each a property here with its default, declared once in
@@ -10,6 +11,7 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var microBatchSize = 16
     public var latentDimension = 2
     public var klWeight: Float = 1
+    public var precision = Precision.fp32
     public var adam = AdamHyperparameters()
     public var seed: UInt64 = 1
     public var limit: Int?
@@ -43,6 +45,11 @@ public struct TrainingConfiguration: Sendable, Equatable {
                  must: .between(0, 1000),
                  help: "Weight of the KL term in the loss; below 1 gives sharper upscaling and a less regular latent space.",
                  defaultHelp: "1, the seed's VAE", addedLater: true),
+        // bf16 rounds the decoder's upsampling convolutions' inputs; on a CPU without AVX512_BF16
+        // two fused multiply-adds emulate each vdpbf16ps step, to the same bits.
+        .declare(\.precision, "precision", flag: "precision", key: "precision", role: .identity, shown: true, must: .any,
+                 help: "What the decoder's transposed convolutions, most of a step's work, multiply in while training: fp32 (the seed's) or bf16 (bfloat16 inputs, float32 sums; weights, Adam and losses stay float32).",
+                 addedLater: true),
         .declare(\.seed, "seed", flag: "seed", key: "seed", role: .identity, shown: true, must: .any,
                  help: "Seed of everything random: initial weights, shuffles, sampling noise."),
         .declare(\.limit, "limit", flag: "limit", key: "limit", role: .identity, shown: true, must: .atLeast(1),

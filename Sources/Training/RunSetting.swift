@@ -1,3 +1,5 @@
+import Kernels
+
 /// One setting of a training run, declared once (in `TrainingConfiguration.settings`): its
 /// flag and help, its checkpoint key, how a resume treats it, its check and how it is shown.
 /// The command line's help, the checkpoint's metadata, the resume's refusals, the validation
@@ -126,6 +128,7 @@ extension SettingValue where Self: RawRepresentable, RawValue == String, Self: C
     public static var kind: String { "one of " + allCases.map(\.rawValue).joined(separator: ", ") }
 }
 
+extension Precision: SettingValue {}
 extension Int: SettingValue {}
 extension UInt64: SettingValue {}
 extension Float: SettingValue {}

@@ -76,7 +76,8 @@ final class TrainingStep {
                     let last = microBatch == microBatches.last
                     let sums = model.trainingStep(parameters: parameters.baseAddress!, gradients: term.values, inputs: b.inputs,
                                                   targets: b.targets, eps: b.eps, batch: images.count, lossScale: scale,
-                                                  klWeight: configuration.klWeight, workspace: b.workspace,
+                                                  klWeight: configuration.klWeight, precision: configuration.precision,
+                                                  workspace: b.workspace,
                                                   gradientsFinal: { if last { part.finalValues(from: $0, of: term) } })
                     term[.reconstruction] = Float(sums.reconstruction) * scale
                     term[.kl] = Float(sums.kl) * scale

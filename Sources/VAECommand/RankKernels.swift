@@ -3,7 +3,7 @@ import Foundation
 import Kernels
 
 /// What decides each rank's bits beyond the run's settings, gathered at start-up with its host:
-/// the kernel build (FMA or not: avx2 and avx512 give each other's bits) and the C library's exp
+/// the kernel build (FMA or not: avx2, avx512 and avx512bf16 give each other's bits) and the C library's exp
 /// and log (glibc takes FMA variants on CPUs with FMA and AVX2; another version may round
 /// otherwise). Ranks that differ in these would sum gradients of different bits, so such a job
 /// is refused before its first step rather than left to drift from the one-process result.
@@ -50,7 +50,14 @@ struct RankKernels: CustomStringConvertible {
         let each = ranks.enumerated().map { rank, r in
             "rank \(rank) on \(r.host) runs \(r.build) with \(r.mathLibrary)\(r.mathLibraryFusesMultiplyAdd ? "" : " (no FMA)")"
         }
-        throw AgreedFailure("ranks would compute different bits: \(each.joined(separator: ", ")); the avx2 and avx512 kernel builds give the same bits, the baseline's differ, and so do C libraries of other versions or without FMA: give every rank a build of one kind with \(KernelBuild.environmentVariable) (baseline runs on any CPU), on hosts of one C library version that all run it with FMA or all without")
+        throw AgreedFailure("ranks would compute different bits: \(each.joined(separator: ", ")); the avx2, avx512 and avx512bf16 kernel builds give the same bits, the baseline's differ, and so do C libraries of other versions or without FMA: give every rank a build of one kind with \(KernelBuild.environmentVariable) (baseline runs on any CPU), on hosts of one C library version that all run it with FMA or all without")
+    }
+
+    /// Refuses a bf16 job that a rank's kernel build cannot run (the baseline has no bf16 kernels).
+    func requireBF16() throws {
+        guard let (rank, r) = ranks.enumerated().first(where: { !$0.element.build.runsBF16 }) else { return }
+        let where_ = ranks.count > 1 ? "rank \(rank) on \(r.host) runs" : "this process runs"
+        throw AgreedFailure("--precision bf16 needs fused multiply-adds (AVX2 or AVX-512; AVX512_BF16 runs it natively): \(where_) the \(r.build) kernel build, which has no bf16 kernels; train with --precision fp32, or choose another build with \(KernelBuild.environmentVariable)")
     }
 
     /// "avx512", or each build with its ranks when they differ ("avx512 on ranks 0, 2, avx2 on rank 1").

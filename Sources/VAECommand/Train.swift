@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpoint
 import Distributed
 import Foundation
+import Kernels
 import Training
 
 struct Train: ParsableCommand {
@@ -39,6 +40,7 @@ struct Train: ParsableCommand {
     @Option(help: declared("latent-dim")) var latentDim: Int?
     @Option(help: declared("learning-rate")) var learningRate: Float?
     @Option(help: declared("kl-weight")) var klWeight: Float?
+    @Option(help: declared("precision")) var precision: Precision?
     @Option(help: declared("seed")) var seed: UInt64?
     @Option(help: declared("limit")) var limit: Int?
     @Option(help: declared("checkpoint-every")) var checkpointEvery: Int?
@@ -142,7 +144,7 @@ struct Train: ParsableCommand {
                 console.say("outputs of epoch \(epoch): \(report.path)")
             }
         }
-        console.say("training on \(trainer.imageCount) images from \(run.dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), \(communicator.size) rank(s) x \(configuration.threads) thread(s), C kernels \(kernels) -> \(runDirectory.path)")
+        console.say("training on \(trainer.imageCount) images from \(run.dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), precision \(configuration.precision), \(communicator.size) rank(s) x \(configuration.threads) thread(s), C kernels \(kernels) -> \(runDirectory.path)")
         let outcome = try withExtendedLifetime(observers) { try trainer.run() }
         guard communicator.isRoot else { return outcome }
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
@@ -159,4 +161,6 @@ struct Train: ParsableCommand {
 }
 
 /// The help of the setting of `flag`, from its declaration.
+extension Precision: ExpressibleByArgument {}
+
 private func declared(_ flag: String) -> ArgumentHelp { ArgumentHelp(TrainingConfiguration.setting(flag).help) }

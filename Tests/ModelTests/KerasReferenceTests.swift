@@ -48,7 +48,7 @@ struct KerasReferenceTests {
         var gradients = [Float](repeating: .nan, count: model.layout.count)
 
         let sums = model.trainingStep(parameters: p, gradients: &gradients, inputs: inputs, targets: targets, eps: eps,
-                                      batch: batch, lossScale: 1 / Float(batch), klWeight: 1, workspace: workspace)
+                                      batch: batch, lossScale: 1 / Float(batch), klWeight: 1, precision: .fp32, workspace: workspace)
 
         for (name, pointer) in [("ref.z_mean", workspace.mean), ("ref.z_log_var", workspace.logVar), ("ref.z", workspace.z)] {
             let mine = Array(UnsafeBufferPointer(start: pointer, count: batch * 2))
@@ -95,7 +95,7 @@ struct KerasReferenceTests {
         func gradient(klWeight: Float) -> [Float] {
             var gradients = [Float](repeating: .nan, count: model.layout.count)
             _ = model.trainingStep(parameters: p, gradients: &gradients, inputs: inputs, targets: targets, eps: eps,
-                                   batch: batch, lossScale: 1 / Float(batch), klWeight: klWeight,
+                                   batch: batch, lossScale: 1 / Float(batch), klWeight: klWeight, precision: .fp32,
                                    workspace: Workspace(capacity: batch, latentDimension: 2))
             return gradients
         }
@@ -124,7 +124,7 @@ struct KerasReferenceTests {
         gradients.initialize(repeating: .nan)
         var reported: [(offset: Int, values: [UInt32])] = []
         _ = model.trainingStep(parameters: p, gradients: gradients.baseAddress!, inputs: inputs, targets: targets, eps: eps,
-                               batch: batch, lossScale: 1 / Float(batch), klWeight: 1,
+                               batch: batch, lossScale: 1 / Float(batch), klWeight: 1, precision: .fp32,
                                workspace: Workspace(capacity: batch, latentDimension: 2),
                                gradientsFinal: { reported.append(($0, gradients[$0...].map(\.bitPattern))) })
         #expect(reported.map(\.offset) == model.gradientsFinalOffsets)
@@ -147,6 +147,64 @@ struct KerasReferenceTests {
         for spec in model.layout.specs {
             let error = relativeError(p[spec.range], Array(after[spec.range]))
             #expect(error < 1e-6, "\(spec.name) after one Adam step: relative error \(error)")
+        }
+    }
+
+    /// One step in `precision` on the fixture's batch: its gradients and its mean loss.
+    func step(_ p: [Float], precision: Precision) throws -> (gradients: [Float], loss: Double) {
+        let inputs = try reference.values(of: "ref.input_8x8"), targets = try reference.values(of: "ref.target_28x28")
+        let eps = try reference.values(of: "ref.epsilon")
+        var gradients = [Float](repeating: .nan, count: model.layout.count)
+        let sums = model.trainingStep(parameters: p, gradients: &gradients, inputs: inputs, targets: targets, eps: eps,
+                                      batch: batch, lossScale: 1 / Float(batch), klWeight: 1, precision: precision,
+                                      workspace: Workspace(capacity: batch, latentDimension: 2))
+        return (gradients, (sums.reconstruction + sums.kl) / Double(batch))
+    }
+
+    /// bf16 rounds the decoder's upsampling products: its gradients are Keras's float32 ones to
+    /// bf16's precision, and not to float32's. The loosest are those behind deconv1's input
+    /// gradient (the decoder's dense layer, 8% of its largest value here), sums that cancel.
+    @Test(arguments: KernelBuild.allCases.filter(\.runsBF16))
+    func bf16GradientsAreKerasToBF16Precision(kernels: KernelBuild) throws {
+        try useKernels(kernels)
+        defer { KernelBuild.endUseOnThisThread() }
+        let (gradients, loss) = try step(try parameters(), precision: .bf16)
+        let losses = try reference.values(of: "ref.losses")
+        #expect(abs(loss - Double(losses[2])) / Double(losses[2]) < 1e-3, "loss \(loss) vs Keras \(losses[2])")
+        var roundingShows = false
+        for spec in model.layout.specs {
+            let error = relativeError(gradients[spec.range], try reference.values(of: "ref.grad." + spec.name))
+            #expect(error < 0.1, "bf16 gradient of \(spec.name): relative error \(error)")
+            if error > 1e-4 { roundingShows = true }
+        }
+        #expect(roundingShows, "no gradient shows bf16's rounding: was the step run in float32?")
+    }
+
+    /// The bf16 step's gradient is a gradient: along a random direction in each of the decoder's
+    /// tensors, it agrees with central differences of the float32 loss to bf16's precision
+    /// (relative to the sum of the terms |g_i v_i|; a wrong gradient misses by about their
+    /// square root's share). The encoder's tensors move the loss too little for a difference
+    /// of float32 losses to resolve.
+    @Test func bf16GradientsMatchFiniteDifferencesOfTheLoss() throws {
+        guard KernelBuild.best.runsBF16 else { try Test.cancel("this CPU runs no build with bf16 kernels") }
+        let p = try parameters()
+        let (gradients, _) = try step(p, precision: .bf16)
+        var rng = SplitMix64(state: 3)
+        for spec in model.layout.specs where spec.name.hasPrefix("decoder.") {
+            let direction = spec.range.map { _ in Float.random(in: -1...1, using: &rng) }
+            // A step of 1e-3 of the tensor's own scale: large against the loss's float32
+            // rounding, small against the curvature of its ReLUs.
+            let scale = max(p[spec.range].map(abs).max()!, 1e-2), h = 1e-3 * scale
+            func loss(_ sign: Float) throws -> Double {
+                var moved = p
+                for (j, i) in spec.range.enumerated() { moved[i] += sign * h * direction[j] }
+                return try step(moved, precision: .fp32).loss
+            }
+            let difference = (try loss(1) - loss(-1)) / Double(2 * h)
+            let analytic = zip(gradients[spec.range], direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let size = zip(gradients[spec.range], direction).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+            #expect(abs(difference - analytic) <= 2e-3 * size,
+                    "\(spec.name): bf16 gradient along a direction \(analytic), finite differences \(difference)")
         }
     }
 }

@@ -77,29 +77,44 @@ struct TransposedConvolutionTests {
         var y: [Double], kernelGradient: [Double], biasGradient: [Double], inputGradient: [Double]
     }
 
+    /// `value` rounded to bfloat16 (8 significant bits, to nearest even), subnormals to zero:
+    /// what the bf16 kernels multiply.
+    static func bfloat16(_ value: Float) -> Float {
+        if value.isSubnormal { return value.sign == .minus ? -0.0 : 0 }
+        if value.isNaN { return value }
+        let kept = value.bitPattern & 0xffff_0000, dropped = value.bitPattern & 0xffff
+        let up = dropped > 0x8000 || (dropped == 0x8000 && kept & 0x1_0000 != 0)
+        return Float(bitPattern: up ? kept &+ 0x1_0000 : kept)
+    }
+
     /// The float64 reference: forward (bias, and ReLU for the upsampling layers), and backward
-    /// from `dy` (masked by that ReLU), with the input gradient masked where x is zero.
-    static func reference(_ c: Case, _ v: Values) -> Results {
+    /// from `dy` (masked by that ReLU), with the input gradient masked where x is zero. In bf16
+    /// the products' factors (x, the kernel and the masked dy) are rounded to bfloat16 first;
+    /// the bias gradient sums dy unrounded.
+    static func reference(_ c: Case, _ v: Values, precision: Precision = .fp32) -> Results {
         let cin = c.input.channels, cout = c.outputs
+        let factor: (Float) -> Double = precision == .bf16 ? { Double(bfloat16($0)) } : { Double($0) }
+        let x = v.x.map(factor), kernel = v.kernel.map(factor)
         var y = [Double](repeating: 0, count: v.dy.count)
         forEachContribution(c) { xAt, yAt, tap in
             for o in 0..<cout {
-                for i in 0..<cin { y[yAt + o] += Double(v.x[xAt + i]) * Double(v.kernel[tap + o * cin + i]) }
+                for i in 0..<cin { y[yAt + o] += x[xAt + i] * kernel[tap + o * cin + i] }
             }
         }
-        var dy = v.dy.map(Double.init)
+        var maskedDy = v.dy
         for j in y.indices {
             y[j] += Double(v.bias[j % cout])
-            if c.stride == 2 && y[j] < 0 { y[j] = 0; dy[j] = 0 }
+            if c.stride == 2 && y[j] < 0 { y[j] = 0; maskedDy[j] = 0 }
         }
+        let dy = maskedDy.map(factor)
         var dk = [Double](repeating: 0, count: v.kernel.count), db = [Double](repeating: 0, count: cout)
         var dx = [Double](repeating: 0, count: v.x.count)
-        for j in dy.indices { db[j % cout] += dy[j] }
+        for j in dy.indices { db[j % cout] += Double(maskedDy[j]) }
         forEachContribution(c) { xAt, yAt, tap in
             for o in 0..<cout {
                 for i in 0..<cin {
-                    dk[tap + o * cin + i] += dy[yAt + o] * Double(v.x[xAt + i])
-                    dx[xAt + i] += dy[yAt + o] * Double(v.kernel[tap + o * cin + i])
+                    dk[tap + o * cin + i] += dy[yAt + o] * x[xAt + i]
+                    dx[xAt + i] += dy[yAt + o] * kernel[tap + o * cin + i]
                 }
             }
         }
@@ -139,7 +154,7 @@ struct TransposedConvolutionTests {
 
     /// The kernels under test, on plain images in and out. Output grids are pre-filled with a
     /// sentinel border, which must come back untouched.
-    static func kernels(_ c: Case, _ v: Values) -> (results: Results, bordersKept: Bool) {
+    static func kernels(_ c: Case, _ v: Values, precision: Precision = .fp32) -> (results: Results, bordersKept: Bool) {
         let sentinel: Float = 7
         let xGrids = grids(v.x, c.input, batch: c.batch)
         var kernelGradient = [Float](repeating: 0, count: v.kernel.count), biasGradient = [Float](repeating: 0, count: c.outputs)
@@ -147,16 +162,16 @@ struct TransposedConvolutionTests {
         var y: [Float], bordersKept = true
         if c.stride == 2 {
             let outShape = UpsamplingConvTranspose2D.outputShape(c.input, outputs: c.outputs)
-            var scratch = [Float](repeating: .nan, count: UpsamplingConvTranspose2D.scratchCount(inputs: c.input.channels, outputs: c.outputs))
+            var scratch = [Float](repeating: .nan, count: UpsamplingConvTranspose2D.scratchCount(input: c.input, outputs: c.outputs))
             var yGrids = [Float](repeating: sentinel, count: c.batch * outShape.count)
             UpsamplingConvTranspose2D.forward(xGrids, batch: c.batch, input: c.input, outputs: c.outputs, kernel: v.kernel,
-                                              bias: v.bias, relu: true, scratch: &scratch, into: &yGrids)
+                                              bias: v.bias, relu: true, precision: precision, scratch: &scratch, into: &yGrids)
             let (plainY, kept) = images(yGrids, outShape, batch: c.batch, border: sentinel)
             y = plainY
             bordersKept = bordersKept && kept
             let dy = zip(v.dy, plainY).map { $1 > 0 ? $0 : 0 }
             UpsamplingConvTranspose2D.backward(grids(dy, outShape, batch: c.batch), x: xGrids, batch: c.batch, input: c.input,
-                                               outputs: c.outputs, kernel: v.kernel, scratch: &scratch,
+                                               outputs: c.outputs, kernel: v.kernel, precision: precision, scratch: &scratch,
                                                kernelGradient: &kernelGradient, biasGradient: &biasGradient,
                                                inputGradient: &dxGrids, inputGradientIsGrid: true)
         } else {
@@ -250,5 +265,68 @@ struct TransposedConvolutionTests {
                              ("input gradient", avx2.inputGradient, avx512.inputGradient)] {
             #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(c): \(name)")
         }
+    }
+
+    // bfloat16: the upsampling layers only (the output layer stays float32).
+    static let upsamplingCases = cases.filter { $0.stride == 2 }
+
+    /// Each build with bf16 kernels computes, to float32 accumulation error, the products of
+    /// the bf16-rounded factors; and not the float32 ones (the rounding shows).
+    @Test(arguments: KernelBuild.allCases.filter(\.runsBF16), upsamplingCases)
+    func bf16MatchesTheFloat64DefinitionOfItsRoundedFactors(_ build: KernelBuild, _ c: Case) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
+        let v = Self.values(c, seed: UInt64(c.input.count * 17 + c.outputs))
+        let expected = Self.reference(c, v, precision: .bf16), unrounded = Self.reference(c, v)
+        let (got, bordersKept) = Self.kernels(c, v, precision: .bf16)
+        #expect(bordersKept, "a kernel wrote outside its grids' interiors")
+        for (name, mine, theirs, fp32) in [
+            ("output", got.y, expected.y, unrounded.y),
+            ("kernel gradient", got.kernelGradient, expected.kernelGradient, unrounded.kernelGradient),
+            ("input gradient", got.inputGradient, expected.inputGradient, unrounded.inputGradient)] {
+            let error = Self.relativeError(mine, theirs)
+            #expect(error < 2e-6, "\(build), \(c): bf16 \(name) differs by \(error)")
+            #expect(Self.relativeError(mine, fp32) > 1e-4, "\(build), \(c): bf16 \(name) is as close to float32's as if nothing were rounded")
+        }
+        #expect(Self.relativeError(got.biasGradient, expected.biasGradient) < 2e-6, "\(build), \(c): bias gradient")
+        #expect(zip(got.inputGradient, v.x).allSatisfy { $1 != 0 || $0 == 0 })
+        #expect(Self.kernels(c, v, precision: .bf16).results == got)
+    }
+
+    /// Every build with bf16 kernels gives the same bits: vdpbf16ps (avx512bf16) and its
+    /// emulation by two fused multiply-adds under flush-to-zero (avx2, avx512). The second set
+    /// of values is scaled so that many products and sums fall below float32's smallest normal,
+    /// where the flush decides the bits.
+    @Test(arguments: upsamplingCases, [Float(1), 3e-19])
+    func bf16BuildsGiveEachOthersBits(_ c: Case, scale: Float) throws {
+        let builds = KernelBuild.allCases.filter { $0.runsBF16 && $0.isAvailable }
+        guard builds.count > 1 else { try Test.cancel("this CPU runs one bf16 build: nothing to compare") }
+        var v = Self.values(c, seed: 9)
+        v.x = v.x.map { $0 * scale }
+        v.kernel = v.kernel.map { $0 * scale }
+        v.bias = v.bias.map { $0 * scale * scale }
+        v.dy = v.dy.map { $0 * scale }
+        func results(_ build: KernelBuild) throws -> Results {
+            try useKernels(build)
+            defer { KernelBuild.endUseOnThisThread() }
+            return Self.kernels(c, v, precision: .bf16).results
+        }
+        let first = try results(builds[0])
+        if scale < 1 {
+            #expect(first.y.contains { $0 != 0 && abs($0) < 1e-35 }, "the scaled case must reach float32's smallest normals")
+        }
+        for build in builds.dropFirst() {
+            let other = try results(build)
+            for (name, a, b) in [("output", first.y, other.y), ("kernel gradient", first.kernelGradient, other.kernelGradient),
+                                 ("bias gradient", first.biasGradient, other.biasGradient),
+                                 ("input gradient", first.inputGradient, other.inputGradient)] {
+                #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(c), scale \(scale): \(name) of \(build) differs from \(builds[0])'s")
+            }
+        }
+    }
+
+    /// The baseline build (no fused multiply-adds) has no bf16 kernels, and says so.
+    @Test func onlyTheBaselineLacksBF16() {
+        #expect(KernelBuild.allCases.filter { !$0.runsBF16 } == [.baseline])
     }
 }

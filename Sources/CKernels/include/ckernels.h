@@ -69,6 +69,18 @@ void vae_deconv2x_backward(const float *dy, const float *x, int batch, int heigh
                            int outputs, const float *kernel, float *scratch,
                            float *kernelGradient, float *biasGradient, float *dx, bool dxIsGrid);
 
+/// The same two in bfloat16: x, dy and the kernel rounded to bf16 (subnormals to zero), products
+/// summed in float32 as the CPU's vdpbf16ps does (see transposed_convolution_bf16_body.h):
+/// every build that runs them gives the same bits; the baseline build has none. `inputs` and
+/// `outputs` must be multiples of 16; `scratch` holds `vae_deconv2x_bf16_scratch_count` floats.
+void vae_deconv2x_forward_bf16(const float *x, int batch, int height, int width, int inputs,
+                               const float *kernel, const float *bias, int outputs, bool relu,
+                               float *scratch, float *y);
+void vae_deconv2x_backward_bf16(const float *dy, const float *x, int batch, int height, int width, int inputs,
+                                int outputs, const float *kernel, float *scratch,
+                                float *kernelGradient, float *biasGradient, float *dx, bool dxIsGrid);
+size_t vae_deconv2x_bf16_scratch_count(int height, int width, int inputs, int outputs);
+
 /// Stride 1, one output channel: H x W x inputs grids -> plain H x W images (no activation).
 /// `inputs` must be a multiple of 8 (the backward needs 32).
 void vae_deconv1x_single_forward(const float *x, int batch, int height, int width, int inputs,
@@ -99,18 +111,23 @@ const char *vae_math_library_version(void);
 
 /// The builds of the hand-written kernels, chosen at run time: the best the CPU runs,
 /// unless the process or a thread chooses another. A build keeps its results bit for bit at
-/// any world size and thread count; the AVX2 and AVX-512 builds also give each other's bits
-/// (each output is the same chain of fused multiply-adds), the baseline's differ (no FMA).
+/// any world size and thread count; the builds with FMA (all but the baseline) also give each
+/// other's bits, in float32 (each output is the same chain of fused multiply-adds; the
+/// avx512bf16 build runs the avx512 build's float32 kernels) and in bf16 (vdpbf16ps or its
+/// emulation); the baseline's differ (no FMA).
 typedef enum {
-    VAE_KERNELS_BASELINE = 0,   // the compiler's default target (SSE2 on x86-64)
-    VAE_KERNELS_AVX2 = 1,       // x86-64-v3: AVX2 + FMA, 16 vector registers
-    VAE_KERNELS_AVX512 = 2,     // x86-64-v4: AVX-512 F/BW/CD/DQ/VL, 32 vector registers
-    VAE_KERNEL_BUILDS = 3
+    VAE_KERNELS_BASELINE = 0,     // the compiler's default target (SSE2 on x86-64)
+    VAE_KERNELS_AVX2 = 1,         // x86-64-v3: AVX2 + FMA, 16 vector registers
+    VAE_KERNELS_AVX512 = 2,       // x86-64-v4: AVX-512 F/BW/CD/DQ/VL, 32 vector registers
+    VAE_KERNELS_AVX512_BF16 = 3,  // the same and AVX512_BF16: the bf16 kernels on vdpbf16ps
+    VAE_KERNEL_BUILDS = 4
 } vae_kernel_build;
 
+/// Whether `build` has the bf16 kernels (all but the baseline).
+bool vae_kernel_build_runs_bf16(vae_kernel_build build);
 /// Whether this CPU (and OS) can run `build`.
 bool vae_kernel_build_available(vae_kernel_build build);
-/// "baseline", "avx2", "avx512".
+/// "baseline", "avx2", "avx512", "avx512bf16".
 const char *vae_kernel_build_name(vae_kernel_build build);
 /// The fastest build this CPU can run: the one used unless another is chosen.
 vae_kernel_build vae_kernel_build_best(void);

@@ -1,0 +1,295 @@
+// The stride-2 transposed convolutions in bfloat16: inputs rounded to bf16, products summed in
+// float32, written once and included by transposed_convolution.c once per build. Define:
+//   BUILD       the build's name, appended to every function's name
+//   LANES       floats in one vector register: 8 or 16
+//   PAIR_ROWS   rows of a register tile, sized to the build's vector registers
+//   NATIVE_BF16 1 where the CPU's vdpbf16ps computes each step, 0 where two fused multiply-adds
+//               emulate it under flush-to-zero
+//
+// Every reduction runs over pairs of bf16 values (a pair is one 32-bit word, the even element
+// in its low half). One step adds a pair's two products to an fp32 accumulator as vdpbf16ps
+// does: the odd element's product first, then the even one's, each one fused multiply-add with
+// subnormal inputs and results flushed to zero. Emulated and native steps so give the same bits,
+// and each output is one chain of steps in a fixed order (taps, then pairs; or images, then
+// position pairs for weight gradients), whatever the tile.
+
+#if LANES == 8
+#define VEC v8
+#define VECU v8u
+#define WORDS w8
+#define WORDSU w8u
+#else
+#define VEC v16
+#define VECU v16u
+#define WORDS w16
+#define WORDSU w16u
+#endif
+#define LOADV(p) (*(const VECU *)(p))
+#define STOREV(p, v) (*(VECU *)(p) = (v))
+#define LOAD_WORDS(p) (*(const WORDSU *)(p))
+
+#define PAIR_COLUMNS (2 * LANES)
+
+// The bf16 halves of pair words as floats: a bf16 value is a float's high 16 bits.
+#define EVEN_HALF(w) ((VEC)((w) << 16))
+#define ODD_HALF(w) ((VEC)((w) & 0xffff0000u))
+
+#if !NATIVE_BF16
+// The emulation's two fused multiply-adds must flush subnormals as the dot-product unit does.
+// Out of line, so that no arithmetic of the caller's runs under the changed rounding state.
+__attribute__((noinline)) static unsigned NAME(flush_subnormals_begin)(void) {
+    const unsigned state = _mm_getcsr();
+    _mm_setcsr(state | 0x8040);   // FTZ and DAZ
+    return state;
+}
+__attribute__((noinline)) static void NAME(flush_subnormals_end)(unsigned state) { _mm_setcsr(state); }
+#endif
+
+// c[r][0..vectors * LANES) (+)= sum over taps t and pairs k < pairs of a[t][r][k * lda] .
+// b[t][k * ldb ..]; the accumulators start from c when `accumulate`, else from zero.
+INLINE void NAME(pair_tile)(int rows, int vectors, int taps, const uint32_t *a[][PAIR_ROWS], int lda,
+                            const uint32_t *const *b, int pairs, int ldb, float *c, int ldc, bool accumulate) {
+    VEC acc0[PAIR_ROWS], acc1[PAIR_ROWS];
+    for (int r = 0; r < rows; r++) {
+        acc0[r] = accumulate ? LOADV(c + r * ldc) : 0;
+        acc1[r] = accumulate && vectors > 1 ? LOADV(c + r * ldc + LANES) : 0;
+    }
+    for (int t = 0; t < taps; t++) {
+        const uint32_t *row[PAIR_ROWS];
+        for (int r = 0; r < rows; r++) row[r] = a[t][r];
+        const uint32_t *panel = b[t];
+        for (int k = 0, ak = 0; k < pairs; k++, ak += lda, panel += ldb) {
+            const WORDS b0 = LOAD_WORDS(panel), b1 = vectors > 1 ? LOAD_WORDS(panel + LANES) : 0;
+#if NATIVE_BF16
+#pragma unroll
+            for (int r = 0; r < rows; r++) {
+                const __m512bh s = (__m512bh)(WORDS)row[r][ak];
+                acc0[r] = (VEC)_mm512_dpbf16_ps((__m512)acc0[r], s, (__m512bh)b0);
+                if (vectors > 1) acc1[r] = (VEC)_mm512_dpbf16_ps((__m512)acc1[r], s, (__m512bh)b1);
+            }
+#else
+            const VEC b0even = EVEN_HALF(b0), b0odd = ODD_HALF(b0);
+            const VEC b1even = EVEN_HALF(b1), b1odd = ODD_HALF(b1);
+#pragma unroll
+            for (int r = 0; r < rows; r++) {
+                const WORDS s = row[r][ak];
+                const VEC even = EVEN_HALF(s), odd = ODD_HALF(s);
+                acc0[r] = __builtin_elementwise_fma(even, b0even, __builtin_elementwise_fma(odd, b0odd, acc0[r]));
+                if (vectors > 1)
+                    acc1[r] = __builtin_elementwise_fma(even, b1even, __builtin_elementwise_fma(odd, b1odd, acc1[r]));
+            }
+#endif
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        STOREV(c + r * ldc, acc0[r]);
+        if (vectors > 1) STOREV(c + r * ldc + LANES, acc1[r]);
+    }
+}
+
+// The same with the row and vector counts constants in each copy, so that the rows unroll into
+// registers.
+#define PAIR_ONE_VECTOR(r) case r: NAME(pair_tile)(r, 1, taps, a, lda, b, pairs, ldb, c, ldc, accumulate); break;
+#define PAIR_TWO_VECTORS(r) case r: NAME(pair_tile)(r, 2, taps, a, lda, b, pairs, ldb, c, ldc, accumulate); break;
+#if PAIR_ROWS == 4
+#define PAIR_ROW_CASES(CASE) CASE(1) CASE(2) CASE(3) CASE(4)
+#elif PAIR_ROWS == 12
+#define PAIR_ROW_CASES(CASE) CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) \
+    CASE(11) CASE(12)
+#elif PAIR_ROWS == 14
+#define PAIR_ROW_CASES(CASE) CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) \
+    CASE(11) CASE(12) CASE(13) CASE(14)
+#else
+#error "PAIR_ROWS must be 4, 12 or 14"
+#endif
+
+__attribute__((noinline)) static void NAME(pair_tile_fixed)(int rows, int vectors, int taps,
+                                                            const uint32_t *a[][PAIR_ROWS], int lda,
+                                                            const uint32_t *const *b, int pairs, int ldb, float *c,
+                                                            int ldc, bool accumulate) {
+#if !NATIVE_BF16
+    const unsigned state = NAME(flush_subnormals_begin)();
+#endif
+    if (vectors == 2) {
+        switch (rows) { PAIR_ROW_CASES(PAIR_TWO_VECTORS) }
+    } else {
+        switch (rows) { PAIR_ROW_CASES(PAIR_ONE_VECTOR) }
+    }
+#if !NATIVE_BF16
+    NAME(flush_subnormals_end)(state);
+#endif
+}
+
+INLINE int NAME(pair_tile_rows)(int count) {
+    const int tiles = (count + PAIR_ROWS - 1) / PAIR_ROWS;
+    return (count + tiles - 1) / tiles;
+}
+
+INLINE int NAME(pair_block_columns)(int first, int count) { return min_int(PAIR_COLUMNS, count - first); }
+
+// Packs each tap's `columnCount` x `depth` slice of a Keras kernel, element (c, d) at
+// kernel[tap * panel + c * columnStride + d * depthStride], into blocks of PAIR_COLUMNS
+// columns, each [depth / 2][its columns] pair words (pairs along d). `halves`: scratch of the
+// whole kernel in bf16, converted in order first (in vectors) and gathered from.
+INLINE void NAME(pack_pair_panels)(const float *kernel, size_t panel, int columnCount, int columnStride, int depth,
+                                   int depthStride, uint32_t *halves, uint32_t *packed) {
+    bf16_pairs(kernel, 9 * panel / 2, halves);
+    const uint16_t *converted = (const uint16_t *)halves;
+    for (int tap = 0; tap < 9; tap++)
+        for (int c0 = 0; c0 < columnCount; c0 += PAIR_COLUMNS) {
+            const int columns = NAME(pair_block_columns)(c0, columnCount);
+            uint32_t *block = packed + tap * panel / 2 + (size_t)c0 * (depth / 2);
+            const uint16_t *source = converted + tap * panel + (size_t)c0 * columnStride;
+            for (int k = 0; k < depth / 2; k++)
+                for (int j = 0; j < columns; j++) {
+                    const uint16_t *at = source + (size_t)j * columnStride + (size_t)(2 * k) * depthStride;
+                    block[k * columns + j] = at[0] | (uint32_t)at[depthStride] << 16;
+                }
+        }
+}
+
+static void NAME(deconv2x_forward_bf16)(const float *x, int batch, int height, int width, int inputs,
+                                        const float *kernel, const float *bias, int outputs, bool relu,
+                                        float *scratch, float *y) {
+    const size_t panel = (size_t)inputs * outputs;
+    const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs, pairs = inputs / 2;
+    const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
+    const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
+    // [tap][output][input] -> [tap][output block][input pair][block's columns]; one image's
+    // input grid in bf16, whose words are pairs of neighbouring channels.
+    uint32_t *packed = (uint32_t *)scratch, *xWords = packed + 9 * panel / 2;
+    NAME(pack_pair_panels)(kernel, panel, outputs, inputs, inputs, 1, xWords, packed);   // xWords: free until the images
+    const int positions = height * width, tileRows = NAME(pair_tile_rows)(positions);
+    for (int n = 0; n < batch; n++) {
+        bf16_pairs(x + n * inGrid, inGrid / 2, xWords);
+        float *yg = y + n * outGrid;
+        for (int py = 0; py < 2; py++) {
+            for (int px = 0; px < 2; px++) {
+                const phase_taps taps = taps_of_phase(py, px);
+                for (int p0 = 0; p0 < positions; p0 += tileRows) {
+                    const int rows = min_int(tileRows, positions - p0);
+                    const uint32_t *a[4][PAIR_ROWS];
+                    float *c[PAIR_ROWS];
+                    for (int r = 0; r < rows; r++) {
+                        const size_t cell = interior_cell(p0 + r, width, inRow, inputs);
+                        for (int t = 0; t < taps.count; t++)
+                            a[t][r] = xWords + (cell - taps.rowShift[t] * inRow - taps.columnShift[t] * inputs) / 2;
+                        c[r] = yg + upsampled_cell(p0 + r, width, py, px, outRow, outputs);
+                    }
+                    for (int o0 = 0; o0 < outputs; o0 += PAIR_COLUMNS) {
+                        const int columns = NAME(pair_block_columns)(o0, outputs);
+                        const uint32_t *b[4];
+                        for (int t = 0; t < taps.count; t++) b[t] = packed + taps.index[t] * panel / 2 + (size_t)o0 * pairs;
+                        float out[PAIR_ROWS][PAIR_COLUMNS];
+                        NAME(pair_tile_fixed)(rows, columns / LANES, taps.count, a, 1, b, pairs, columns, out[0],
+                                              PAIR_COLUMNS, false);
+                        for (int r = 0; r < rows; r++) store_activation(out[r], columns, bias + o0, relu, c[r] + o0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int batch, int height, int width, int inputs,
+                                         int outputs, const float *kernel, float *scratch, float *kernelGradient,
+                                         float *biasGradient, float *dx, bool dxIsGrid) {
+    const size_t panel = (size_t)inputs * outputs;
+    const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs;
+    const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
+    const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
+    const int positions = height * width, positionPairs = (positions + 1) / 2;
+    const int tileRows = NAME(pair_tile_rows)(positions), gradientRows = NAME(pair_tile_rows)(inputs);
+    // The kernel gradient as [tap][input][output] (fp32, summed here, added in Keras's layout
+    // at the end); the kernel as [tap][input block][output pair][block's columns]; one image's
+    // input and output gradient in bf16 (words: pairs of neighbouring channels); and the weight
+    // gradient's operands, pairs along positions (an odd count ends with zeros): the input as
+    // [position pair][input], one tap's output gradient as [position pair][output].
+    float *packedGradient = scratch;
+    uint32_t *packed = (uint32_t *)(scratch + 9 * panel), *xWords = packed + 9 * panel / 2;
+    uint32_t *dyWords = xWords + inGrid / 2, *xPairs = dyWords + outGrid / 2;
+    uint32_t *dyTap = xPairs + (size_t)positionPairs * inputs;
+    const uint16_t *xHalves = (const uint16_t *)xWords, *dyHalves = (const uint16_t *)dyWords;
+    memset(packedGradient, 0, sizeof(float) * 9 * panel);
+    NAME(pack_pair_panels)(kernel, panel, inputs, 1, outputs, inputs, xWords, packed);   // xWords: free until the images
+    for (int n = 0; n < batch; n++) {
+        const float *xg = x + n * inGrid, *dyg = dy + n * outGrid;
+
+        add_bias_gradient(dyg, 2 * height, 2 * width, outputs, biasGradient);
+
+        bf16_pairs(xg, inGrid / 2, xWords);
+        bf16_pairs(dyg, outGrid / 2, dyWords);
+        for (int k = 0; k < positionPairs; k++) {
+            const bool paired = 2 * k + 1 < positions;
+            bf16_interleave(xHalves + interior_cell(2 * k, width, inRow, inputs),
+                            paired ? xHalves + interior_cell(2 * k + 1, width, inRow, inputs) : NULL, inputs,
+                            xPairs + (size_t)k * inputs);
+        }
+
+        // Kernel: x at (iy, ix) times dy at (2iy + ky, 2ix + kx).
+        for (int ky = 0; ky < 3; ky++) {
+            for (int kx = 0; kx < 3; kx++) {
+                for (int k = 0; k < positionPairs; k++) {
+                    const bool paired = 2 * k + 1 < positions;
+                    bf16_interleave(dyHalves + upsampled_cell(2 * k, width, ky, kx, outRow, outputs),
+                                    paired ? dyHalves + upsampled_cell(2 * k + 1, width, ky, kx, outRow, outputs) : NULL,
+                                    outputs, dyTap + (size_t)k * outputs);
+                }
+                float *g = packedGradient + (ky * 3 + kx) * panel;
+                for (int i0 = 0; i0 < inputs; i0 += gradientRows) {
+                    const int rows = min_int(gradientRows, inputs - i0);
+                    const uint32_t *a[1][PAIR_ROWS];
+                    for (int r = 0; r < rows; r++) a[0][r] = xPairs + i0 + r;
+                    for (int o0 = 0; o0 < outputs; o0 += PAIR_COLUMNS) {
+                        const uint32_t *b[1] = {dyTap + o0};
+                        NAME(pair_tile_fixed)(rows, NAME(pair_block_columns)(o0, outputs) / LANES, 1, a, inputs, b,
+                                              positionPairs, outputs, g + (size_t)i0 * outputs + o0, outputs, true);
+                    }
+                }
+            }
+        }
+
+        // Input: dx(iy, ix) = sum over taps of dy(2iy + ky, 2ix + kx) . kernel[tap].
+        if (!dx) continue;
+        float *dxImage = dx + n * (dxIsGrid ? inGrid : (size_t)positions * inputs);
+        const int dxRow = dxIsGrid ? inRow : width * inputs, dxFirst = dxIsGrid ? inRow + inputs : 0;
+        for (int p0 = 0; p0 < positions; p0 += tileRows) {
+            const int rows = min_int(tileRows, positions - p0);
+            const uint32_t *a[9][PAIR_ROWS];
+            const float *mask[PAIR_ROWS];
+            float *c[PAIR_ROWS];
+            for (int r = 0; r < rows; r++) {
+                const int m = (p0 + r) / width, q = (p0 + r) % width;
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++)
+                        a[ky * 3 + kx][r] = dyWords + upsampled_cell(p0 + r, width, ky, kx, outRow, outputs) / 2;
+                mask[r] = xg + interior_cell(p0 + r, width, inRow, inputs);
+                c[r] = dxImage + dxFirst + m * dxRow + q * inputs;
+            }
+            for (int i0 = 0; i0 < inputs; i0 += PAIR_COLUMNS) {
+                const int columns = NAME(pair_block_columns)(i0, inputs);
+                const uint32_t *b[9];
+                for (int tap = 0; tap < 9; tap++) b[tap] = packed + tap * panel / 2 + (size_t)i0 * (outputs / 2);
+                float out[PAIR_ROWS][PAIR_COLUMNS];
+                NAME(pair_tile_fixed)(rows, columns / LANES, 9, a, 1, b, outputs / 2, columns, out[0], PAIR_COLUMNS,
+                                      false);
+                for (int r = 0; r < rows; r++) store_masked(out[r], columns, mask[r] + i0, c[r] + i0);
+            }
+        }
+    }
+    add_kernel_gradient(packedGradient, inputs, outputs, kernelGradient);
+}
+
+#undef VEC
+#undef WORDS
+#undef WORDSU
+#undef LOAD_WORDS
+#undef LOADV
+#undef STOREV
+#undef VECU
+#undef PAIR_COLUMNS
+#undef EVEN_HALF
+#undef ODD_HALF
+#undef PAIR_ONE_VECTOR
+#undef PAIR_TWO_VECTORS
+#undef PAIR_ROW_CASES
