@@ -12,6 +12,7 @@ struct KernelBuildTests {
         "baseline": [],
         "avx2": ["avx2", "fma", "bmi1", "bmi2", "f16c", "abm", "movbe"],
         "avx512": ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"],
+        "avx512bf16": ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx512_bf16"],
     ]
 
     static let cpuFlags: Set<String> = {
@@ -28,7 +29,7 @@ struct KernelBuildTests {
             }
     }
 
-    @Test(arguments: ["baseline", "avx2", "avx512"])
+    @Test(arguments: ["baseline", "avx2", "avx512", "avx512bf16"])
     func aForcedBuildTrainsAndRanksAgree(build: String) throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -67,7 +68,7 @@ struct KernelBuildTests {
         let run = folder.appendingPathComponent("run")
         let result = try VAEProcess.start(VAEProcess.executable, ["train", "--epochs", "1", "--run-dir", run.path],
                                           environment: ["VAE_KERNELS": "avx1024"]).wait()
-        expectRefusal(result, "VAE_KERNELS=avx1024", "baseline, avx2 or avx512")
+        expectRefusal(result, "VAE_KERNELS=avx1024", "baseline, avx2, avx512 or avx512bf16")
         #expect(!FileManager.default.fileExists(atPath: run.path))
     }
 }
