@@ -135,6 +135,16 @@ static inline void bf16_interleave(const uint16_t *first, const uint16_t *second
         for (int j = 0; j < count; j++) pairs[j] = first[j];
 }
 
+// Where a bf16 tile's sums go: added into c[r] when `accumulate`, else stored there with `bias`
+// added (if not NULL, then ReLU if `relu`) or zeroed where mask[r] (if not NULL) is not positive.
+typedef struct {
+    float *const *c;
+    bool accumulate;
+    const float *bias;
+    bool relu;
+    const float *const *mask;
+} pair_tile_output;
+
 typedef struct {
     void (*deconv2x_forward)(const float *, int, int, int, int, const float *, const float *, int, bool, float *,
                              float *);

@@ -45,18 +45,24 @@ __attribute__((noinline)) static unsigned NAME(flush_subnormals_begin)(void) {
 __attribute__((noinline)) static void NAME(flush_subnormals_end)(unsigned state) { _mm_setcsr(state); }
 #endif
 
-// c[r][0..vectors * LANES) (+)= sum over taps t and pairs k < pairs of a[t][r][k * lda] .
-// b[t][k * ldb ..]; the accumulators start from c when `accumulate`, else from zero.
-INLINE void NAME(pair_tile)(int rows, int vectors, int taps, const uint32_t *a[][PAIR_ROWS], int lda,
-                            const uint32_t *const *b, int pairs, int ldb, float *c, int ldc, bool accumulate) {
+// out->c[r][0..vectors * LANES) (+)= sum over taps t and pairs k < pairs of a[t][r][k * lda] .
+// b[t][k * ldb ..], then the output's bias, ReLU or mask (see pair_tile_output). A nonzero
+// `rowStep` says the rows are evenly spaced (a[t][r] = a[t][0] + r * rowStep): a constant here,
+// one address register then serves every row of a tap, where 14 row pointers would not fit in
+// the 16 general registers beside the loop's own.
+INLINE void NAME(pair_tile)(int rows, int vectors, int rowStep, int taps, const uint32_t *a[][PAIR_ROWS], int lda,
+                            const uint32_t *const *b, int pairs, int ldb, const pair_tile_output *out) {
     VEC acc0[PAIR_ROWS], acc1[PAIR_ROWS];
     for (int r = 0; r < rows; r++) {
-        acc0[r] = accumulate ? LOADV(c + r * ldc) : 0;
-        acc1[r] = accumulate && vectors > 1 ? LOADV(c + r * ldc + LANES) : 0;
+        acc0[r] = out->accumulate ? LOADV(out->c[r]) : 0;
+        acc1[r] = out->accumulate && vectors > 1 ? LOADV(out->c[r] + LANES) : 0;
     }
+#if !NATIVE_BF16
+    const unsigned state = NAME(flush_subnormals_begin)();
+#endif
     for (int t = 0; t < taps; t++) {
         const uint32_t *row[PAIR_ROWS];
-        for (int r = 0; r < rows; r++) row[r] = a[t][r];
+        for (int r = 0; r < rows; r++) row[r] = rowStep ? a[t][0] + r * rowStep : a[t][r];
         const uint32_t *panel = b[t];
         for (int k = 0, ak = 0; k < pairs; k++, ak += lda, panel += ldb) {
             const WORDS b0 = LOAD_WORDS(panel), b1 = vectors > 1 ? LOAD_WORDS(panel + LANES) : 0;
@@ -81,16 +87,28 @@ INLINE void NAME(pair_tile)(int rows, int vectors, int taps, const uint32_t *a[]
 #endif
         }
     }
+#if !NATIVE_BF16
+    // The bias, ReLU and mask round as float32 does everywhere else: without the flush (they
+    // read what the calls after the flush's end load, so they cannot move before it).
+    NAME(flush_subnormals_end)(state);
+#endif
     for (int r = 0; r < rows; r++) {
-        STOREV(c + r * ldc, acc0[r]);
-        if (vectors > 1) STOREV(c + r * ldc + LANES, acc1[r]);
+        for (int v = 0; v < vectors; v++) {
+            VEC value = v ? acc1[r] : acc0[r];
+            if (out->bias) {
+                value += LOADV(out->bias + v * LANES);
+                if (out->relu) value = (VEC)((WORDS)value & ~(WORDS)(value < 0));
+            }
+            if (out->mask) value = (VEC)((WORDS)value & (WORDS)(LOADV(out->mask[r] + v * LANES) > 0));
+            STOREV(out->c[r] + v * LANES, value);
+        }
     }
 }
 
 // The same with the row and vector counts constants in each copy, so that the rows unroll into
 // registers.
-#define PAIR_ONE_VECTOR(r) case r: NAME(pair_tile)(r, 1, taps, a, lda, b, pairs, ldb, c, ldc, accumulate); break;
-#define PAIR_TWO_VECTORS(r) case r: NAME(pair_tile)(r, 2, taps, a, lda, b, pairs, ldb, c, ldc, accumulate); break;
+#define PAIR_ONE_VECTOR(r) case r: NAME(pair_tile)(r, 1, STEP, taps, a, lda, b, pairs, ldb, out); break;
+#define PAIR_TWO_VECTORS(r) case r: NAME(pair_tile)(r, 2, STEP, taps, a, lda, b, pairs, ldb, out); break;
 #if PAIR_ROWS == 4
 #define PAIR_ROW_CASES(CASE) CASE(1) CASE(2) CASE(3) CASE(4)
 #elif PAIR_ROWS == 12
@@ -103,26 +121,48 @@ INLINE void NAME(pair_tile)(int rows, int vectors, int taps, const uint32_t *a[]
 #error "PAIR_ROWS must be 4, 12 or 14"
 #endif
 
-__attribute__((noinline)) static void NAME(pair_tile_fixed)(int rows, int vectors, int taps,
+__attribute__((noinline)) static void NAME(pair_tile_fixed)(int rows, int vectors, int rowStep, int taps,
                                                             const uint32_t *a[][PAIR_ROWS], int lda,
-                                                            const uint32_t *const *b, int pairs, int ldb, float *c,
-                                                            int ldc, bool accumulate) {
-#if !NATIVE_BF16
-    const unsigned state = NAME(flush_subnormals_begin)();
-#endif
-    if (vectors == 2) {
-        switch (rows) { PAIR_ROW_CASES(PAIR_TWO_VECTORS) }
-    } else {
-        switch (rows) { PAIR_ROW_CASES(PAIR_ONE_VECTOR) }
+                                                            const uint32_t *const *b, int pairs, int ldb,
+                                                            const pair_tile_output *out) {
+    // The row steps of the model's layers (pair words of 64 and 32 channels, and of 2 x 32 and
+    // 2 x 64: every other cell of the output gradient), 1 (adjacent words) and none.
+#define PAIR_ROW_SWITCH                                                   \
+    if (vectors == 2) {                                                   \
+        switch (rows) { PAIR_ROW_CASES(PAIR_TWO_VECTORS) }                \
+    } else {                                                              \
+        switch (rows) { PAIR_ROW_CASES(PAIR_ONE_VECTOR) }                 \
     }
-#if !NATIVE_BF16
-    NAME(flush_subnormals_end)(state);
-#endif
+    switch (rowStep) {
+#define STEP 1
+    case STEP: PAIR_ROW_SWITCH break;
+#undef STEP
+#define STEP 32
+    case STEP: PAIR_ROW_SWITCH break;
+#undef STEP
+#define STEP 64
+    case STEP: PAIR_ROW_SWITCH break;
+#undef STEP
+#define STEP 0
+    default: PAIR_ROW_SWITCH break;
+#undef STEP
+    }
+#undef PAIR_ROW_SWITCH
 }
+
+// Whether pair_tile_fixed has a copy for rows `step` words apart.
+INLINE bool NAME(pair_row_step_fixed)(int step) { return step == 1 || step == 32 || step == 64; }
 
 INLINE int NAME(pair_tile_rows)(int count) {
     const int tiles = (count + PAIR_ROWS - 1) / PAIR_ROWS;
     return (count + tiles - 1) / tiles;
+}
+
+// A tile of positions lies within one image row, its rows evenly spaced by `step` words, when
+// pair_tile_fixed has a copy for that step and the row fits a tile; else tiles run across rows,
+// as even as PAIR_ROWS allows, each row with its own pointer. 0: the latter.
+INLINE int NAME(pair_position_step)(int width, int step) {
+    return NAME(pair_row_step_fixed)(step) && width <= PAIR_ROWS ? step : 0;
 }
 
 INLINE int NAME(pair_block_columns)(int first, int count) { return min_int(PAIR_COLUMNS, count - first); }
@@ -159,7 +199,8 @@ static void NAME(deconv2x_forward_bf16)(const float *x, int batch, int height, i
     // input grid in bf16, whose words are pairs of neighbouring channels.
     uint32_t *packed = (uint32_t *)scratch, *xWords = packed + 9 * panel / 2;
     NAME(pack_pair_panels)(kernel, panel, outputs, inputs, inputs, 1, xWords, packed);   // xWords: free until the images
-    const int positions = height * width, tileRows = NAME(pair_tile_rows)(positions);
+    const int positions = height * width, rowStep = NAME(pair_position_step)(width, pairs);
+    const int tileRows = rowStep ? width : NAME(pair_tile_rows)(positions);
     for (int n = 0; n < batch; n++) {
         bf16_pairs(x + n * inGrid, inGrid / 2, xWords);
         float *yg = y + n * outGrid;
@@ -180,10 +221,10 @@ static void NAME(deconv2x_forward_bf16)(const float *x, int batch, int height, i
                         const int columns = NAME(pair_block_columns)(o0, outputs);
                         const uint32_t *b[4];
                         for (int t = 0; t < taps.count; t++) b[t] = packed + taps.index[t] * panel / 2 + (size_t)o0 * pairs;
-                        float out[PAIR_ROWS][PAIR_COLUMNS];
-                        NAME(pair_tile_fixed)(rows, columns / LANES, taps.count, a, 1, b, pairs, columns, out[0],
-                                              PAIR_COLUMNS, false);
-                        for (int r = 0; r < rows; r++) store_activation(out[r], columns, bias + o0, relu, c[r] + o0);
+                        float *columnsOut[PAIR_ROWS];
+                        for (int r = 0; r < rows; r++) columnsOut[r] = c[r] + o0;
+                        const pair_tile_output out = {.c = columnsOut, .bias = bias + o0, .relu = relu};
+                        NAME(pair_tile_fixed)(rows, columns / LANES, rowStep, taps.count, a, 1, b, pairs, columns, &out);
                     }
                 }
             }
@@ -199,7 +240,8 @@ static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int ba
     const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
     const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
     const int positions = height * width, positionPairs = (positions + 1) / 2;
-    const int tileRows = NAME(pair_tile_rows)(positions), gradientRows = NAME(pair_tile_rows)(inputs);
+    const int rowStep = NAME(pair_position_step)(width, outputs);   // every other output cell
+    const int tileRows = rowStep ? width : NAME(pair_tile_rows)(positions), gradientRows = NAME(pair_tile_rows)(inputs);
     // The kernel gradient as [tap][input][output] (fp32, summed here, added in Keras's layout
     // at the end); the kernel as [tap][input block][output pair][block's columns]; one image's
     // input and output gradient in bf16 (words: pairs of neighbouring channels); and the weight
@@ -239,11 +281,14 @@ static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int ba
                 for (int i0 = 0; i0 < inputs; i0 += gradientRows) {
                     const int rows = min_int(gradientRows, inputs - i0);
                     const uint32_t *a[1][PAIR_ROWS];
-                    for (int r = 0; r < rows; r++) a[0][r] = xPairs + i0 + r;
+                    a[0][0] = xPairs + i0;
                     for (int o0 = 0; o0 < outputs; o0 += PAIR_COLUMNS) {
                         const uint32_t *b[1] = {dyTap + o0};
-                        NAME(pair_tile_fixed)(rows, NAME(pair_block_columns)(o0, outputs) / LANES, 1, a, inputs, b,
-                                              positionPairs, outputs, g + (size_t)i0 * outputs + o0, outputs, true);
+                        float *sums[PAIR_ROWS];
+                        for (int r = 0; r < rows; r++) sums[r] = g + (size_t)(i0 + r) * outputs + o0;
+                        const pair_tile_output out = {.c = sums, .accumulate = true};
+                        NAME(pair_tile_fixed)(rows, NAME(pair_block_columns)(o0, outputs) / LANES, 1, 1, a, inputs, b,
+                                              positionPairs, outputs, &out);
                     }
                 }
             }
@@ -270,10 +315,11 @@ static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int ba
                 const int columns = NAME(pair_block_columns)(i0, inputs);
                 const uint32_t *b[9];
                 for (int tap = 0; tap < 9; tap++) b[tap] = packed + tap * panel / 2 + (size_t)i0 * (outputs / 2);
-                float out[PAIR_ROWS][PAIR_COLUMNS];
-                NAME(pair_tile_fixed)(rows, columns / LANES, 9, a, 1, b, outputs / 2, columns, out[0], PAIR_COLUMNS,
-                                      false);
-                for (int r = 0; r < rows; r++) store_masked(out[r], columns, mask[r] + i0, c[r] + i0);
+                float *columnsOut[PAIR_ROWS];
+                const float *columnsMask[PAIR_ROWS];
+                for (int r = 0; r < rows; r++) { columnsOut[r] = c[r] + i0; columnsMask[r] = mask[r] + i0; }
+                const pair_tile_output out = {.c = columnsOut, .mask = columnsMask};
+                NAME(pair_tile_fixed)(rows, columns / LANES, rowStep, 9, a, 1, b, outputs / 2, columns, &out);
             }
         }
     }
