@@ -1,7 +1,9 @@
 // The decoder's transposed-convolution kernels alone, at the model's shapes, in one build:
 // forward and backward of its three layers on micro-batches of 16, as a training step calls them.
 //   cc -O2 -I Sources/CKernels/include bench/deconv_kernels.c Sources/CKernels/transposed_convolution.c
-//   ./a.out BUILD [MICRO_BATCHES]      BUILD: baseline, avx2 or avx512
+//   ./a.out BUILD [MICRO_BATCHES [PRECISION]]   BUILD: baseline, avx2, avx512 or avx512bf16;
+//                                               PRECISION: fp32 (default) or bf16 (the two
+//                                               upsampling layers, as --precision bf16 runs them)
 // Prints the build, the micro-batches run and their images/s, for whole-process timing from
 // outside (e.g. /usr/bin/time, or two builds in alternation).
 #include "ckernels.h"
@@ -28,13 +30,26 @@ static float *grids(int batch, int height, int width, int channels, unsigned *se
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: %s baseline|avx2|avx512 [micro-batches]\n", argv[0]); return 2; }
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s baseline|avx2|avx512|avx512bf16 [micro-batches [fp32|bf16]]\n", argv[0]);
+        return 2;
+    }
     int build = -1;
     for (int b = 0; b < VAE_KERNEL_BUILDS; b++)
         if (strcmp(argv[1], vae_kernel_build_name((vae_kernel_build)b)) == 0) build = b;
     if (build < 0) { fprintf(stderr, "unknown build %s\n", argv[1]); return 2; }
     if (!vae_kernel_build_use((vae_kernel_build)build)) { fprintf(stderr, "this CPU lacks the %s build\n", argv[1]); return 2; }
     const int steps = argc > 2 ? atoi(argv[2]) : 400, batch = 16;
+    const bool bf16 = argc > 3 && strcmp(argv[3], "bf16") == 0;
+    if (argc > 3 && !bf16 && strcmp(argv[3], "fp32") != 0) { fprintf(stderr, "unknown precision %s\n", argv[3]); return 2; }
+    if (bf16 && !vae_kernel_build_runs_bf16((vae_kernel_build)build)) { fprintf(stderr, "the %s build has no bf16 kernels\n", argv[1]); return 2; }
+    typeof(&vae_deconv2x_forward) forward = bf16 ? vae_deconv2x_forward_bf16 : vae_deconv2x_forward;
+    typeof(&vae_deconv2x_backward) backward = bf16 ? vae_deconv2x_backward_bf16 : vae_deconv2x_backward;
+    size_t scratchCount = 18 * 64 * 64;
+    for (int layer = 0; layer < 2; layer++) {
+        const size_t need = vae_deconv2x_bf16_scratch_count(7 * (layer + 1), 7 * (layer + 1), 64, layer ? 32 : 64);
+        if (need > scratchCount) scratchCount = need;
+    }
     unsigned seed = 1;
     // 7x7x64 -> 14x14x64 -> 28x28x32 -> 28x28x1.
     float *x1 = grids(batch, 7, 7, 64, &seed), *x2 = grids(batch, 14, 14, 64, &seed), *x3 = grids(batch, 28, 28, 32, &seed);
@@ -42,7 +57,7 @@ int main(int argc, char **argv) {
     float *k1 = filled(9 * 64 * 64, &seed, -0.1f, 0.1f), *k2 = filled(9 * 64 * 32, &seed, -0.1f, 0.1f);
     float *k3 = filled(9 * 32, &seed, -0.1f, 0.1f), *bias = filled(64, &seed, -0.1f, 0.1f);
     float *dLogits = filled((size_t)batch * 28 * 28, &seed, -1, 1);
-    float *scratch = malloc(sizeof(float) * 18 * 64 * 64), *dyGrid = malloc(sizeof(float) * 30 * 30);
+    float *scratch = malloc(sizeof(float) * scratchCount), *dyGrid = malloc(sizeof(float) * 30 * 30);
     float *g1 = calloc(9 * 64 * 64, sizeof(float)), *g2 = calloc(9 * 64 * 32, sizeof(float)), *g3 = calloc(9 * 32, sizeof(float));
     float *gb = calloc(64, sizeof(float)), *logits = malloc(sizeof(float) * batch * 28 * 28);
     float *dx1 = malloc(sizeof(float) * batch * 7 * 7 * 64);
@@ -51,16 +66,16 @@ int main(int argc, char **argv) {
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (int step = 0; step < steps; step++) {
-        vae_deconv2x_forward(x1, batch, 7, 7, 64, k1, bias, 64, true, scratch, x2);
-        vae_deconv2x_forward(x2, batch, 14, 14, 64, k2, bias, 32, true, scratch, x3);
+        forward(x1, batch, 7, 7, 64, k1, bias, 64, true, scratch, x2);
+        forward(x2, batch, 14, 14, 64, k2, bias, 32, true, scratch, x3);
         vae_deconv1x_single_forward(x3, batch, 28, 28, 32, k3, bias, logits);
         vae_deconv1x_single_backward(dLogits, x3, batch, 28, 28, 32, k3, g3, gb, dyGrid, dx3);
-        vae_deconv2x_backward(dy3, x2, batch, 14, 14, 64, 32, k2, scratch, g2, gb, dx2, true);
-        vae_deconv2x_backward(dy2, x1, batch, 7, 7, 64, 64, k1, scratch, g1, gb, dx1, false);
+        backward(dy3, x2, batch, 14, 14, 64, 32, k2, scratch, g2, gb, dx2, true);
+        backward(dy2, x1, batch, 7, 7, 64, 64, k1, scratch, g1, gb, dx1, false);
     }
     clock_gettime(CLOCK_MONOTONIC, &end);
     const double seconds = (double)(end.tv_sec - start.tv_sec) + 1e-9 * (double)(end.tv_nsec - start.tv_nsec);
-    printf("build=%s micro_batches=%d images_per_second=%.0f checksum=%g\n", argv[1], steps,
+    printf("build=%s precision=%s micro_batches=%d images_per_second=%.0f checksum=%g\n", argv[1], bf16 ? "bf16" : "fp32", steps,
            steps * batch / seconds, (double)(g1[0] + g2[0] + g3[0] + logits[0] + dx1[0]));
     return 0;
 }
