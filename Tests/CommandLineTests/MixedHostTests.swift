@@ -4,7 +4,8 @@ import Testing
 /// Hosts that differ, as a real cluster's do, stood in for by ranks with different environments
 /// under real `mpirun`: a BLAS set up differently (`OPENBLAS_CORETYPE`, which changed the bits
 /// while the encoder went through OpenBLAS) and the C kernels' build (AVX-512 on one rank, AVX2
-/// on the other) change nothing in the bits; a rank on the baseline
+/// on the other; in bf16, vdpbf16ps on one and its emulation on the other) change nothing in the
+/// bits; a rank on the baseline
 /// build (no FMA) beside one with FMA is refused before the first step, naming each rank's host
 /// and kernels.
 @Suite(.serialized)
@@ -50,6 +51,29 @@ struct MixedHostTests {
             #expect(mine[name].map { $0.map(\.bitPattern) } == values.map(\.bitPattern), "\(name) differs from one process")
         }
         #expect(try DistributedTests.metrics(run) == DistributedTests.metrics(DistributedTests.reference), "metrics differ")
+    }
+
+    /// In bf16 a host with AVX512_BF16 (vdpbf16ps) and one without (the AVX2 build's emulation)
+    /// compute the same bits: a job of one of each ends as one process on the first does.
+    @Test func bf16RanksWithAndWithoutAVX512BF16GiveTheOneProcessBits() throws {
+        try Self.requireBuilds("avx2", "avx512bf16")
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let one = folder.appendingPathComponent("one"), mixed = folder.appendingPathComponent("mixed")
+        let arguments = ["train", "--epochs", "2", "--precision", "bf16"] + DistributedTests.job
+        let single = try VAEProcess.start(VAEProcess.executable, arguments + ["--run-dir", one.path],
+                                          environment: ["VAE_KERNELS": "avx512bf16"]).wait()
+        #expect(single.status == 0, "\(single.stderr)")
+        let result = try Self.mpirun([(["VAE_KERNELS=avx512bf16"], arguments + ["--run-dir", mixed.path]),
+                                      (["VAE_KERNELS=avx2"], arguments + ["--run-dir", mixed.path])])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("C kernels avx512bf16 on rank 0, avx2 on rank 1"), "the header names both: \(result.stdout)")
+        let mine = try DistributedTests.tensors(mixed), reference = try DistributedTests.tensors(one)
+        #expect(mine.count == reference.count && !reference.isEmpty)
+        for (name, values) in reference {
+            #expect(mine[name].map { $0.map(\.bitPattern) } == values.map(\.bitPattern), "\(name) differs from one process")
+        }
+        #expect(try DistributedTests.metrics(mixed) == DistributedTests.metrics(one), "metrics differ")
     }
 
     @Test func aRankOnTheBaselineBuildBesideFMAIsRefused() throws {
