@@ -73,14 +73,22 @@ static inline void store_masked(const float *out, int columns, const float *mask
     for (int j = 0; j < columns; j++) c[j] = mask[j] > 0 ? out[j] : 0;
 }
 
-// The bias gradient of one image: its output gradient's interior, summed in order.
+// The bias gradient of one image: its output gradient's interior, summed in order, 64 outputs
+// at a time in a local copy (the caller's might alias the grid, which would keep every sum a
+// round trip through memory).
 static inline void add_bias_gradient(const float *dyGrid, int height, int width, int outputs, float *biasGradient) {
     const int row = (width + 2) * outputs;
-    for (int oy = 1; oy <= height; oy++)
-        for (int ox = 1; ox <= width; ox++) {
-            const float *g = dyGrid + oy * row + ox * outputs;
-            for (int o = 0; o < outputs; o++) biasGradient[o] += g[o];
-        }
+    for (int o0 = 0; o0 < outputs; o0 += 64) {
+        const int count = min_int(64, outputs - o0);
+        float sums[64];
+        memcpy(sums, biasGradient + o0, sizeof(float) * count);
+        for (int oy = 1; oy <= height; oy++)
+            for (int ox = 1; ox <= width; ox++) {
+                const float *g = dyGrid + oy * row + ox * outputs + o0;
+                for (int o = 0; o < count; o++) sums[o] += g[o];
+            }
+        memcpy(biasGradient + o0, sums, sizeof(float) * count);
+    }
 }
 
 // Adds a kernel gradient summed as [tap][input][output] into Keras's [tap][output][input].

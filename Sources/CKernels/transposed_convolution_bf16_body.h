@@ -45,6 +45,19 @@ __attribute__((noinline)) static unsigned NAME(flush_subnormals_begin)(void) {
 __attribute__((noinline)) static void NAME(flush_subnormals_end)(unsigned state) { _mm_setcsr(state); }
 #endif
 
+// bf16_pairs, on vcvtne2ps2bf16 where the CPU has it: the same rounding (to nearest even,
+// subnormals to signed zero, NaN quieted), so the same words.
+INLINE void NAME(to_pairs)(const float *values, size_t count, uint32_t *pairs) {
+    size_t k = 0;
+#if NATIVE_BF16
+    for (; k + 16 <= count; k += 16) {
+        const __m512 low = _mm512_loadu_ps(values + 2 * k), high = _mm512_loadu_ps(values + 2 * k + 16);
+        _mm512_storeu_si512(pairs + k, (__m512i)_mm512_cvtne2ps_pbh(high, low));
+    }
+#endif
+    bf16_pairs(values + 2 * k, count - k, pairs + k);
+}
+
 // out->c[r][0..vectors * LANES) (+)= sum over taps t and pairs k < pairs of a[t][r][k * lda] .
 // b[t][k * ldb ..], then the output's bias, ReLU or mask (see pair_tile_output). A nonzero
 // `rowStep` says the rows are evenly spaced (a[t][r] = a[t][0] + r * rowStep): a constant here,
@@ -173,7 +186,7 @@ INLINE int NAME(pair_block_columns)(int first, int count) { return min_int(PAIR_
 // whole kernel in bf16, converted in order first (in vectors) and gathered from.
 INLINE void NAME(pack_pair_panels)(const float *kernel, size_t panel, int columnCount, int columnStride, int depth,
                                    int depthStride, uint32_t *halves, uint32_t *packed) {
-    bf16_pairs(kernel, 9 * panel / 2, halves);
+    NAME(to_pairs)(kernel, 9 * panel / 2, halves);
     const uint16_t *converted = (const uint16_t *)halves;
     for (int tap = 0; tap < 9; tap++)
         for (int c0 = 0; c0 < columnCount; c0 += PAIR_COLUMNS) {
@@ -202,7 +215,7 @@ static void NAME(deconv2x_forward_bf16)(const float *x, int batch, int height, i
     const int positions = height * width, rowStep = NAME(pair_position_step)(width, pairs);
     const int tileRows = rowStep ? width : NAME(pair_tile_rows)(positions);
     for (int n = 0; n < batch; n++) {
-        bf16_pairs(x + n * inGrid, inGrid / 2, xWords);
+        NAME(to_pairs)(x + n * inGrid, inGrid / 2, xWords);
         float *yg = y + n * outGrid;
         for (int py = 0; py < 2; py++) {
             for (int px = 0; px < 2; px++) {
@@ -259,8 +272,8 @@ static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int ba
 
         add_bias_gradient(dyg, 2 * height, 2 * width, outputs, biasGradient);
 
-        bf16_pairs(xg, inGrid / 2, xWords);
-        bf16_pairs(dyg, outGrid / 2, dyWords);
+        NAME(to_pairs)(xg, inGrid / 2, xWords);
+        NAME(to_pairs)(dyg, outGrid / 2, dyWords);
         for (int k = 0; k < positionPairs; k++) {
             const bool paired = 2 * k + 1 < positions;
             bf16_interleave(xHalves + interior_cell(2 * k, width, inRow, inputs),
