@@ -23,7 +23,9 @@ struct CheckpointMetadataTests {
         #expect(s.latentDimension == 2 && s.batchSize == 128 && s.microBatchSize == 16 && s.klWeight == 1 && s.seed == 1)
         #expect(s.adam.learningRate == 0.001 && s.adam.beta1 == 0.9 && s.adam.beta2 == 0.999 && s.adam.epsilon == 1e-7)
         #expect(m.epochTotals == EpochTotals(reconstruction: 1602.0078125, kl: 7.25390625, steps: 3))
-        #expect(m.strings == Self.landed)
+        // A setting added since reads as its default, and is written with it.
+        #expect(s.precision == .fp32)
+        #expect(m.strings == Self.landed.merging(["precision": "fp32"]) { $1 })
     }
 
     /// Each setting has a flag and a checkpoint key of its own, and its default reads back
