@@ -49,6 +49,11 @@ static inline size_t upsampled_cell(int p, int width, int ky, int kx, int row, i
 // product over 1, 2 or 4 taps, with the input rows read in place.
 typedef struct { int count, index[4], rowShift[4], columnShift[4]; } phase_taps;
 
+// Where tap t of a phase reads the input, for the output whose input position is at `cell`.
+static inline size_t phase_tap_cell(const phase_taps *taps, int t, size_t cell, int row, int channels) {
+    return cell - (size_t)taps->rowShift[t] * row - (size_t)taps->columnShift[t] * channels;
+}
+
 static inline phase_taps taps_of_phase(int py, int px) {
     phase_taps taps = {0};
     for (int ky = py; ky < 3; ky += 2)
@@ -59,6 +64,13 @@ static inline phase_taps taps_of_phase(int py, int px) {
             taps.count++;
         }
     return taps;
+}
+
+// Rows a tile takes so that `count` rows split into tiles of at most `maximum` as even as can
+// be (49 positions in 14s as 13 + 13 + 13 + 10 rather than 14 + 14 + 14 + 7).
+static inline int even_tile_rows(int count, int maximum) {
+    const int tiles = (count + maximum - 1) / maximum;
+    return (count + tiles - 1) / tiles;
 }
 
 static inline void store_activation(const float *out, int columns, const float *bias, bool relu, float *c) {

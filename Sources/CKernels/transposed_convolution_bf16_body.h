@@ -166,11 +166,6 @@ __attribute__((noinline)) static void NAME(pair_tile_fixed)(int rows, int vector
 // Whether pair_tile_fixed has a copy for rows `step` words apart.
 INLINE bool NAME(pair_row_step_fixed)(int step) { return step == 1 || step == 32 || step == 64; }
 
-INLINE int NAME(pair_tile_rows)(int count) {
-    const int tiles = (count + PAIR_ROWS - 1) / PAIR_ROWS;
-    return (count + tiles - 1) / tiles;
-}
-
 // A tile of positions lies within one image row, its rows evenly spaced by `step` words, when
 // pair_tile_fixed has a copy for that step and the row fits a tile; else tiles run across rows,
 // as even as PAIR_ROWS allows, each row with its own pointer. 0: the latter.
@@ -213,7 +208,7 @@ static void NAME(deconv2x_forward_bf16)(const float *x, int batch, int height, i
     uint32_t *packed = (uint32_t *)scratch, *xWords = packed + 9 * panel / 2;
     NAME(pack_pair_panels)(kernel, panel, outputs, inputs, inputs, 1, xWords, packed);   // xWords: free until the images
     const int positions = height * width, rowStep = NAME(pair_position_step)(width, pairs);
-    const int tileRows = rowStep ? width : NAME(pair_tile_rows)(positions);
+    const int tileRows = rowStep ? width : even_tile_rows(positions, PAIR_ROWS);
     for (int n = 0; n < batch; n++) {
         NAME(to_pairs)(x + n * inGrid, inGrid / 2, xWords);
         float *yg = y + n * outGrid;
@@ -227,7 +222,7 @@ static void NAME(deconv2x_forward_bf16)(const float *x, int batch, int height, i
                     for (int r = 0; r < rows; r++) {
                         const size_t cell = interior_cell(p0 + r, width, inRow, inputs);
                         for (int t = 0; t < taps.count; t++)
-                            a[t][r] = xWords + (cell - taps.rowShift[t] * inRow - taps.columnShift[t] * inputs) / 2;
+                            a[t][r] = xWords + phase_tap_cell(&taps, t, cell, inRow, inputs) / 2;
                         c[r] = yg + upsampled_cell(p0 + r, width, py, px, outRow, outputs);
                     }
                     for (int o0 = 0; o0 < outputs; o0 += PAIR_COLUMNS) {
@@ -254,7 +249,8 @@ static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int ba
     const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
     const int positions = height * width, positionPairs = (positions + 1) / 2;
     const int rowStep = NAME(pair_position_step)(width, outputs);   // every other output cell
-    const int tileRows = rowStep ? width : NAME(pair_tile_rows)(positions), gradientRows = NAME(pair_tile_rows)(inputs);
+    const int tileRows = rowStep ? width : even_tile_rows(positions, PAIR_ROWS);
+    const int gradientRows = even_tile_rows(inputs, PAIR_ROWS);
     // The kernel gradient as [tap][input][output] (fp32, summed here, added in Keras's layout
     // at the end); the kernel as [tap][input block][output pair][block's columns]; one image's
     // input and output gradient in bf16 (words: pairs of neighbouring channels); and the weight

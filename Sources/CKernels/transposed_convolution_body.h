@@ -116,13 +116,6 @@ INLINE void NAME(outer_sum_fixed)(int rows, int vectors, const float *x, int xSt
 #undef OUTER_SUM
 }
 
-// Rows a tile takes so that `count` rows split into tiles as even as MAX_ROWS allows (49
-// positions as 13 + 13 + 13 + 10 rather than 14 + 14 + 14 + 7).
-INLINE int NAME(tile_rows)(int count) {
-    const int tiles = (count + MAX_ROWS - 1) / MAX_ROWS;
-    return (count + tiles - 1) / tiles;
-}
-
 // Columns of the block of `count` columns that starts at `first`; packed panels hold their
 // blocks one after another, each [depth][its columns].
 INLINE int NAME(block_columns)(int first, int count) { return min_int(TILE_COLUMNS, count - first); }
@@ -155,7 +148,7 @@ static void NAME(deconv2x_forward)(const float *x, int batch, int height, int wi
     const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs;
     const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
     const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
-    const int positions = height * width, tileRows = NAME(tile_rows)(positions);
+    const int positions = height * width, tileRows = even_tile_rows(positions, MAX_ROWS);
     for (int n = 0; n < batch; n++) {
         const float *xg = x + n * inGrid;
         float *yg = y + n * outGrid;
@@ -169,7 +162,7 @@ static void NAME(deconv2x_forward)(const float *x, int batch, int height, int wi
                     for (int r = 0; r < rows; r++) {
                         const size_t cell = interior_cell(p0 + r, width, inRow, inputs);
                         for (int t = 0; t < taps.count; t++)
-                            a[t][r] = xg + cell - taps.rowShift[t] * inRow - taps.columnShift[t] * inputs;
+                            a[t][r] = xg + phase_tap_cell(&taps, t, cell, inRow, inputs);
                         c[r] = yg + upsampled_cell(p0 + r, width, py, px, outRow, outputs);
                     }
                     // The tile's input rows stay in L1 while every block of outputs uses them.
@@ -194,7 +187,8 @@ static void NAME(deconv2x_backward)(const float *dy, const float *x, int batch, 
     const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs;
     const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
     const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
-    const int positions = height * width, tileRows = NAME(tile_rows)(positions), gradientRows = NAME(tile_rows)(inputs);
+    const int positions = height * width, tileRows = even_tile_rows(positions, MAX_ROWS);
+    const int gradientRows = even_tile_rows(inputs, MAX_ROWS);
     // The kernel gradient as [tap][input][output], summed here and added in Keras's layout at
     // the end; the kernel as [tap][input block][output][block's columns], for the input gradient.
     float *packedGradient = scratch, *packed = scratch + 9 * panel;
