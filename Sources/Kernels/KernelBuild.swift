@@ -27,6 +27,9 @@ public enum KernelBuild: Int32, CaseIterable, Sendable, CustomStringConvertible 
     /// by the other builds with fused multiply-adds; the baseline has none.
     public var runsBF16: Bool { vae_kernel_build_runs_bf16(c) }
 
+    /// Whether the build computes in `precision` (every build runs fp32).
+    public func runs(_ precision: Precision) -> Bool { precision == .fp32 || runsBF16 }
+
     /// Whether the build fuses multiply-adds: builds that do give each other's bits (every
     /// output is the same chain of fused multiply-adds), the baseline's differ from theirs.
     public var fusesMultiplyAdd: Bool { self != .baseline }

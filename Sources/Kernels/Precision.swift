@@ -6,5 +6,5 @@ public enum Precision: String, CaseIterable, Sendable {
     case fp32, bf16
 
     /// Whether the kernel build in use on this thread computes in this precision.
-    public var isAvailable: Bool { self == .fp32 || KernelBuild.inUse.runsBF16 }
+    public var isAvailable: Bool { KernelBuild.inUse.runs(self) }
 }

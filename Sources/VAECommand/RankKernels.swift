@@ -53,11 +53,12 @@ struct RankKernels: CustomStringConvertible {
         throw AgreedFailure("ranks would compute different bits: \(each.joined(separator: ", ")); the avx2, avx512 and avx512bf16 kernel builds give the same bits, the baseline's differ, and so do C libraries of other versions or without FMA: give every rank a build of one kind with \(KernelBuild.environmentVariable) (baseline runs on any CPU), on hosts of one C library version that all run it with FMA or all without")
     }
 
-    /// Refuses a bf16 job that a rank's kernel build cannot run (the baseline has no bf16 kernels).
-    func requireBF16() throws {
-        guard let (rank, r) = ranks.enumerated().first(where: { !$0.element.build.runsBF16 }) else { return }
+    /// Refuses a job in a precision that a rank's kernel build cannot run (the baseline has no
+    /// bf16 kernels).
+    func require(_ precision: Precision) throws {
+        guard let (rank, r) = ranks.enumerated().first(where: { !$0.element.build.runs(precision) }) else { return }
         let where_ = ranks.count > 1 ? "rank \(rank) on \(r.host) runs" : "this process runs"
-        throw AgreedFailure("--precision bf16 needs fused multiply-adds (AVX2 or AVX-512; AVX512_BF16 runs it natively): \(where_) the \(r.build) kernel build, which has no bf16 kernels; train with --precision fp32, or choose another build with \(KernelBuild.environmentVariable)")
+        throw AgreedFailure("--precision \(precision) needs fused multiply-adds (AVX2 or AVX-512; AVX512_BF16 runs it natively): \(where_) the \(r.build) kernel build, which has no bf16 kernels; train with --precision fp32, or choose another build with \(KernelBuild.environmentVariable)")
     }
 
     /// "avx512", or each build with its ranks when they differ ("avx512 on ranks 0, 2, avx2 on rank 1").

@@ -13,7 +13,7 @@ enum StartUpAgreement {
         }
         let kernels = try RankKernels.gather(communicator)
         try kernels.requireSameBits()
-        if run.configuration.precision == .bf16 { try kernels.requireBF16() }
+        try kernels.require(run.configuration.precision)
         return kernels
     }
 }
