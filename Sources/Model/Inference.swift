@@ -9,7 +9,7 @@ public enum Inference {
     private static func batches(_ weights: InferenceWeights, count: Int,
                                 _ body: (UnsafePointer<Float>, _ start: Int, _ n: Int, Workspace) -> Void) {
         guard count > 0 else { return }
-        let workspace = Workspace(capacity: min(batch, count), latentDimension: weights.model.latentDimension)
+        let workspace = Workspace(capacity: min(batch, count), shape: weights.model.shape)
         weights.parameters.withUnsafeBufferPointer { p in
             var start = 0
             while start < count {

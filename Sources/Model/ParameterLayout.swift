@@ -14,16 +14,16 @@ public struct ParameterSpec: Sendable, Equatable {
 /// same offsets, in the gradient buffer and the optimiser's moment buffers). One buffer means
 /// one collective call moves every gradient, and one write saves them.
 public struct ParameterLayout: Sendable, Equatable {
-    public let latentDimension: Int
+    public let shape: ModelShape
+    public var latentDimension: Int { shape.latentDimension }
     public let specs: [ParameterSpec]
     public let count: Int
     /// Where each tensor starts, by name, for the forward and backward passes.
     let offsets: Offsets
 
-    public init(latentDimension: Int) {
-        precondition(latentDimension > 0)
-        self.latentDimension = latentDimension
-        let l = latentDimension
+    public init(shape: ModelShape) {
+        self.shape = shape
+        let l = shape.latentDimension
         var specs: [ParameterSpec] = []
         /// Places the tensor `name` after the others and returns where it starts.
         func place(_ name: String, _ shape: [Int]) -> Int {
@@ -32,8 +32,8 @@ public struct ParameterLayout: Sendable, Equatable {
             return offset
         }
         // Keras's order (arguments are evaluated left to right), which checkpoints keep too; the
-        // shapes are `VAE`'s widths.
-        let k = VAE.kernelSide, c1 = VAE.conv1Channels, c2 = VAE.conv2Channels, hidden = VAE.hiddenWidth
+        // shapes are `VAE`'s widths and the model's own.
+        let k = VAE.kernelSide, c1 = VAE.conv1Channels, c2 = VAE.conv2Channels, hidden = shape.encoderWidth
         let d1 = VAE.decoderChannels, d2 = VAE.deconv2Channels
         offsets = Offsets(
             conv1W: place("encoder.conv1.kernel", [k, k, 1, c1]), conv1B: place("encoder.conv1.bias", [c1]),

@@ -1,7 +1,7 @@
 import Kernels
 
-/// The seed's variational autoencoder (the Keras example's layers): 8x8 input, latent of `latentDimension`,
-/// 28x28 output. It holds no parameters: they come in as one flat buffer laid out by
+/// The seed's variational autoencoder (the Keras example's layers): 8x8 input, a latent and an
+/// encoder width of its `shape`, 28x28 output. It holds no parameters: they come in as one flat buffer laid out by
 /// `ParameterLayout`, so that training, checkpoints and collectives all see one buffer.
 public struct VAE: Sendable {
     // The architecture, described here once: the parameter layout, the workspace, the checks
@@ -13,13 +13,15 @@ public struct VAE: Sendable {
     public static let outputPixels = outputSide * outputSide
 
     public let layout: ParameterLayout
+    public var shape: ModelShape { layout.shape }
     public var latentDimension: Int { layout.latentDimension }
+    var encoderWidth: Int { layout.shape.encoderWidth }
 
-    // Widths of the layers, as the Keras example has them. Every convolution is 3x3 (the
-    // kernels are written for that size); the encoder's two halve the side, the decoder's first
-    // two double it.
+    // Widths of the layers, as the Keras example has them (the encoder's dense width is the
+    // shape's). Every convolution is 3x3 (the kernels are written for that size); the encoder's
+    // two halve the side, the decoder's first two double it.
     public static let kernelSide = 3
-    public static let conv1Channels = 32, conv2Channels = 64, hiddenWidth = 16
+    public static let conv1Channels = 32, conv2Channels = 64
     public static let decoderChannels = 64, deconv2Channels = 32
     static let encodedSide = inputSide / 4, decoderSide = outputSide / 4
     public static var flatWidth: Int { encodedSide * encodedSide * conv2Channels }
@@ -35,8 +37,8 @@ public struct VAE: Sendable {
     static let deconv1Grid = UpsamplingConvTranspose2D.outputShape(decoderGrid, outputs: decoderChannels)
     static let deconv2Grid = UpsamplingConvTranspose2D.outputShape(deconv1Grid, outputs: deconv2Channels)
 
-    public init(latentDimension: Int) {
-        layout = ParameterLayout(latentDimension: latentDimension)
+    public init(shape: ModelShape) {
+        layout = ParameterLayout(shape: shape)
     }
 
     /// Where `trainingStep` reports gradients final, in the order it does: after the decoder's
@@ -68,7 +70,7 @@ public struct VAE: Sendable {
                              inputs: UnsafePointer<Float>, targets: UnsafePointer<Float>, eps: UnsafePointer<Float>,
                              batch n: Int, lossScale: Float, klWeight: Float, precision: Precision, workspace w: Workspace,
                              gradientsFinal: (_ offset: Int) -> Void = { _ in }) -> LossSums {
-        precondition(n > 0 && n <= w.capacity && w.latentDimension == latentDimension)
+        precondition(n > 0 && n <= w.capacity && w.shape == shape)
         let o = layout.offsets
         let l = latentDimension
         encode(parameters: p, inputs: inputs, batch: n, workspace: w)
@@ -106,14 +108,14 @@ public struct VAE: Sendable {
                                    meanGradient: w.dMean, logVarGradient: w.dLogVar)
 
         // Encoder, output to input; the two heads' input gradients add up at the hidden layer.
-        Dense.backward(w.dMean, x: w.hidden, batch: n, inputs: VAE.hiddenWidth, outputs: l,
+        Dense.backward(w.dMean, x: w.hidden, batch: n, inputs: encoderWidth, outputs: l,
                        weight: p + o.meanW, weightGradient: d + o.meanW, biasGradient: d + o.meanB,
                        inputGradient: w.dHidden)
-        Dense.backward(w.dLogVar, x: w.hidden, batch: n, inputs: VAE.hiddenWidth, outputs: l,
+        Dense.backward(w.dLogVar, x: w.hidden, batch: n, inputs: encoderWidth, outputs: l,
                        weight: p + o.logVarW, weightGradient: d + o.logVarW, biasGradient: d + o.logVarB,
                        inputGradient: w.dHidden, accumulateInputGradient: true)
-        Elementwise.reluBackward(w.dHidden, output: w.hidden, count: n * VAE.hiddenWidth)
-        Dense.backward(w.dHidden, x: w.conv2Out, batch: n, inputs: VAE.flatWidth, outputs: VAE.hiddenWidth,
+        Elementwise.reluBackward(w.dHidden, output: w.hidden, count: n * encoderWidth)
+        Dense.backward(w.dHidden, x: w.conv2Out, batch: n, inputs: VAE.flatWidth, outputs: encoderWidth,
                        weight: p + o.denseW, weightGradient: d + o.denseW, biasGradient: d + o.denseB,
                        inputGradient: w.dConv2)
         Conv2D.backward(w.dConv2, y: w.conv2Out, batch: n, geometry: VAE.conv2, outputs: VAE.conv2Channels,
@@ -132,11 +134,11 @@ public struct VAE: Sendable {
                        kernel: p + o.conv1W, bias: p + o.conv1B, patches: w.conv1Patches, into: w.conv1Out)
         Conv2D.forward(w.conv1Out, batch: n, geometry: VAE.conv2, outputs: VAE.conv2Channels,
                        kernel: p + o.conv2W, bias: p + o.conv2B, patches: w.conv2Patches, into: w.conv2Out)
-        Dense.forward(w.conv2Out, batch: n, inputs: VAE.flatWidth, outputs: VAE.hiddenWidth,
+        Dense.forward(w.conv2Out, batch: n, inputs: VAE.flatWidth, outputs: encoderWidth,
                       weight: p + o.denseW, bias: p + o.denseB, relu: true, into: w.hidden)
-        Dense.forward(w.hidden, batch: n, inputs: VAE.hiddenWidth, outputs: latentDimension,
+        Dense.forward(w.hidden, batch: n, inputs: encoderWidth, outputs: latentDimension,
                       weight: p + o.meanW, bias: p + o.meanB, relu: false, into: w.mean)
-        Dense.forward(w.hidden, batch: n, inputs: VAE.hiddenWidth, outputs: latentDimension,
+        Dense.forward(w.hidden, batch: n, inputs: encoderWidth, outputs: latentDimension,
                       weight: p + o.logVarW, bias: p + o.logVarB, relu: false, into: w.logVar)
     }
 

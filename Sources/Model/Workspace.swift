@@ -5,7 +5,7 @@ import Kernels
 /// grids keep the zero border they are allocated with: kernels write only their interiors.
 public final class Workspace {
     public let capacity: Int
-    public let latentDimension: Int
+    public let shape: ModelShape
     private let storage: UnsafeMutableBufferPointer<Float>
 
     // Forward.
@@ -18,10 +18,11 @@ public final class Workspace {
     // Scratch of the transposed convolutions: repacked kernels and operands, and one image's logit gradient grid.
     let convolutionScratch, dLogitsGrid: UnsafeMutablePointer<Float>
 
-    public init(capacity n: Int, latentDimension l: Int) {
-        precondition(n > 0 && l > 0)
+    public init(capacity n: Int, shape: ModelShape) {
+        precondition(n > 0)
         capacity = n
-        latentDimension = l
+        self.shape = shape
+        let l = shape.latentDimension, hiddenWidth = shape.encoderWidth
         // One allocation, carved in this order: `at` binds each buffer's name to its offset.
         var total = 0
         func place(_ count: Int) -> Int {
@@ -32,14 +33,14 @@ public final class Workspace {
         let at = (
             conv1Patches: place(n * VAE.conv1.smallPositions * VAE.conv1.patchWidth), conv1Out: place(n * conv1Width),
             conv2Patches: place(n * VAE.conv2.smallPositions * VAE.conv2.patchWidth), conv2Out: place(n * VAE.flatWidth),
-            hidden: place(n * VAE.hiddenWidth),
+            hidden: place(n * hiddenWidth),
             mean: place(n * l), logVar: place(n * l), z: place(n * l),
             decoderDense: place(n * VAE.decoderWidth), decoderGrid: place(n * VAE.decoderGrid.count),
             deconv1Grid: place(n * VAE.deconv1Grid.count), deconv2Grid: place(n * VAE.deconv2Grid.count),
             logits: place(n * VAE.outputPixels),
             dLogits: place(n * VAE.outputPixels), dDeconv2Grid: place(n * VAE.deconv2Grid.count),
             dDeconv1Grid: place(n * VAE.deconv1Grid.count), dDecoderDense: place(n * VAE.decoderWidth),
-            dZ: place(n * l), dMean: place(n * l), dLogVar: place(n * l), dHidden: place(n * VAE.hiddenWidth),
+            dZ: place(n * l), dMean: place(n * l), dLogVar: place(n * l), dHidden: place(n * hiddenWidth),
             dConv2: place(n * VAE.flatWidth), dConv1: place(n * conv1Width),
             convolutionScratch: place(max(
                 UpsamplingConvTranspose2D.scratchCount(input: VAE.decoderGrid, outputs: VAE.decoderChannels),

@@ -9,7 +9,7 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var epochs = 150
     public var batchSize = 128
     public var microBatchSize = 16
-    public var latentDimension = 2
+    public var shape = ModelShape.seed
     public var klWeight: Float = 1
     public var precision = Precision.fp32
     public var adam = AdamHyperparameters()
@@ -28,8 +28,13 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public static let settings: [RunSetting] = [
         .declare(\.epochs, "epochs", flag: "epochs", key: "epochs_planned", role: .plan, shown: false, must: .atLeast(1),
                  help: "Total epochs of the run; a resumed run continues until this many are done."),
-        .declare(\.latentDimension, "latent dimension", flag: "latent-dim", key: "latent_dim", role: .shape, shown: true,
+        .declare(\.shape.latentDimension, "latent dimension", flag: "latent-dim", key: "latent_dim", role: .shape, shown: true,
                  must: .between(1, 4096), help: "Size of the latent space."),
+        // Wider than the seed's 16 lets more of each 8x8 input reach the latent: the sharper upscaler's knob.
+        .declare(\.shape.encoderWidth, "encoder width", flag: "encoder-width", key: "encoder_width", role: .shape, shown: true,
+                 must: .between(1, 4096),
+                 help: "Width of the encoder's dense layer, through which all of an input passes; wider gives sharper upscaling.",
+                 defaultHelp: "16, the seed's VAE", addedLater: true),
         .declare(\.batchSize, "batch size", flag: "batch-size", key: "batch_size", role: .identity, shown: true,
                  must: .between(1, 65_536),
                  help: "Images per optimiser step, over all ranks. Up to 64 micro-batches a step, gradients travel between ranks as 4 bytes a value, 8 beyond."),

@@ -36,14 +36,14 @@ public final class Trainer {
                 runDirectory: URL, communicator: Communicator = SingleProcess(), observer: TrainingObserver?) {
         // Its sizes bound the buffers and collectives below: the caller has checked it.
         precondition((try? configuration.validate()) != nil, "a trainer needs a configuration that validate() accepts")
-        precondition(state.parameters.count == ParameterLayout(latentDimension: configuration.latentDimension).count,
-                     "the state's parameters are not laid out for latent dimension \(configuration.latentDimension)")
+        precondition(state.parameters.count == ParameterLayout(shape: configuration.shape).count,
+                     "the state's parameters are not laid out for \(configuration.shape)")
         self.communicator = communicator
         self.testData = testData
         self.configuration = configuration
         self.data = data
         self.state = state
-        model = VAE(latentDimension: configuration.latentDimension)
+        model = VAE(shape: configuration.shape)
         store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
         metrics = MetricsLog(url: runDirectory.appendingPathComponent("metrics.jsonl"))
         self.observer = communicator.isRoot ? observer : nil

@@ -16,7 +16,7 @@ public enum TrainingCheckpoint {
             throw TrainingError("not saving step \(state.step): its \(what) hold a value that is not finite")
         }
         let metadata = CheckpointMetadata(state, configuration: c, dataset: dataset, worldSize: worldSize)
-        let layout = ParameterLayout(latentDimension: metadata.settings.latentDimension)
+        let layout = ParameterLayout(shape: metadata.settings.shape)
         return try state.parameters.withUnsafeBufferPointer { p in
             try state.adam.m.withUnsafeBufferPointer { m in
                 try state.adam.v.withUnsafeBufferPointer { v in
@@ -48,7 +48,7 @@ public enum TrainingCheckpoint {
         } catch {
             throw CheckpointError(file.url, error.description)
         }
-        let layout = ParameterLayout(latentDimension: metadata.settings.latentDimension)
+        let layout = ParameterLayout(shape: metadata.settings.shape)
         func read(_ prefix: String) throws -> [Float] {
             var flat = [Float](repeating: 0, count: layout.count)
             try flat.withUnsafeMutableBufferPointer { flat in

@@ -3,7 +3,7 @@ import Foundation
 import Model
 
 /// Weights from a training checkpoint or from any safetensors file holding the Keras-named
-/// tensors (e.g. exported from Keras), so trained weights can be brought in. The latent size is
+/// tensors (e.g. exported from Keras), so trained weights can be brought in. The model's shape is
 /// read off the tensors themselves.
 extension InferenceWeights {
     /// Weights from a checkpoint, a run directory or any safetensors file (see `CheckpointLocation`).
@@ -13,15 +13,17 @@ extension InferenceWeights {
 
     /// Weights from a file already read.
     public init(_ file: SafeTensorsFile) throws {
-        let name = "encoder.z_mean.kernel", width = VAE.hiddenWidth
+        // The shape is read off the latent head's kernel, [encoder width, latent].
+        let name = "encoder.z_mean.kernel"
         guard let meanShape = file.shape(of: name) else {
             throw CheckpointError(file.url, "holds no tensor \(name): not weights of this model")
         }
-        guard meanShape.count == 2, meanShape[0] == width,
+        guard meanShape.count == 2,
+              TrainingConfiguration.setting("encoder-width").accepts("\(meanShape[0])"),
               TrainingConfiguration.setting("latent-dim").accepts("\(meanShape[1])") else {
-            throw CheckpointError(file.url, "\(name) has shape \(meanShape), expected [\(width), latent]")
+            throw CheckpointError(file.url, "\(name) has shape \(meanShape), expected [encoder width, latent]")
         }
-        let model = VAE(latentDimension: meanShape[1])
+        let model = VAE(shape: ModelShape(latentDimension: meanShape[1], encoderWidth: meanShape[0]))
         var flat = [Float](repeating: 0, count: model.layout.count)
         try flat.withUnsafeMutableBufferPointer { flat in
             for spec in model.layout.specs {

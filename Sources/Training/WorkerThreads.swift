@@ -42,7 +42,7 @@ final class StepBuffers {
     let inputs, targets, eps: UnsafeMutablePointer<Float>
 
     init(model: VAE, microBatch: Int) {
-        workspace = Workspace(capacity: microBatch, latentDimension: model.latentDimension)
+        workspace = Workspace(capacity: microBatch, shape: model.shape)
         inputs = .allocate(capacity: microBatch * VAE.inputPixels)
         targets = .allocate(capacity: microBatch * VAE.outputPixels)
         eps = .allocate(capacity: microBatch * model.latentDimension)

@@ -11,23 +11,31 @@ struct Inspect: ParsableCommand {
     @Option(help: "A checkpoint, a run directory (its newest checkpoint), or any safetensors file.")
     var checkpoint: String?
 
-    @Flag(help: "Print the model's architecture as one JSON object: latent_dim, input_side, output_side, kernel_side, parameters (their count) and tensors (name, Keras shape, offset in the flat buffer), for the checkpoint's latent size or --latent-dim's.")
+    @Flag(help: "Print the model's architecture as one JSON object: latent_dim, encoder_width, input_side, output_side, kernel_side, parameters (their count) and tensors (name, Keras shape, offset in the flat buffer), for the checkpoint's shape or --latent-dim's and --encoder-width's.")
     var json = false
 
     @Option(name: .customLong("latent-dim"), help: "With --json and no --checkpoint, the latent size to describe. (default: 2)")
     var latentDim: Int?
 
+    @Option(name: .customLong("encoder-width"), help: "With --json and no --checkpoint, the encoder width to describe. (default: 16)")
+    var encoderWidth: Int?
+
     func validate() throws {
         if checkpoint == nil && !json { throw ValidationError("give --checkpoint (or --json for the architecture)") }
-        if checkpoint != nil && latentDim != nil { throw ValidationError("--latent-dim is read off the checkpoint; give one of them") }
-        let latent = TrainingConfiguration.setting("latent-dim")
-        if let latentDim, !latent.accepts("\(latentDim)") {
-            throw ValidationError("--latent-dim must be \(latent.requirement) (got \(latentDim))")
+        for (flag, value) in [("latent-dim", latentDim), ("encoder-width", encoderWidth)] {
+            guard let value else { continue }
+            if checkpoint != nil { throw ValidationError("--\(flag) is read off the checkpoint; give one of them") }
+            let setting = TrainingConfiguration.setting(flag)
+            if !setting.accepts("\(value)") { throw ValidationError("--\(flag) must be \(setting.requirement) (got \(value))") }
         }
     }
 
     func run() throws {
-        guard let checkpoint else { return describe(VAE(latentDimension: latentDim ?? TrainingConfiguration().latentDimension)) }
+        guard let checkpoint else {
+            let seed = TrainingConfiguration().shape
+            return describe(VAE(shape: ModelShape(latentDimension: latentDim ?? seed.latentDimension,
+                                                  encoderWidth: encoderWidth ?? seed.encoderWidth)))
+        }
         if json { return describe(try InferenceWeights(URL(fileURLWithPath: checkpoint), warn: { Console.note("skipping \($0)") }).model) }
         let file = try CheckpointLocation.read(URL(fileURLWithPath: checkpoint), warn: { Console.note("skipping \($0)") })
         let bytes = (try? FileManager.default.attributesOfItem(atPath: file.url.path)[.size] as? Int) ?? 0
@@ -55,7 +63,7 @@ struct Inspect: ParsableCommand {
     private func describe(_ model: VAE) {
         let tensors = model.layout.specs.map { "{\"name\": \"\($0.name)\", \"shape\": \($0.shape), \"offset\": \($0.offset)}" }
         Console.say("""
-        {"latent_dim": \(model.latentDimension), "input_side": \(VAE.inputSide), "output_side": \(VAE.outputSide), \
+        {"latent_dim": \(model.latentDimension), "encoder_width": \(model.shape.encoderWidth), "input_side": \(VAE.inputSide), "output_side": \(VAE.outputSide), \
         "kernel_side": \(VAE.kernelSide), "parameters": \(model.layout.count),
          "tensors": [\(tensors.joined(separator: ",\n  "))]}
         """)

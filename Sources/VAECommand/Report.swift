@@ -36,7 +36,8 @@ struct Report: ParsableCommand {
             settings.append(("position", "epoch \(saved.epoch) of \(saved.settings.epochs), step \(saved.step)"))
             settings += saved.settings.shownSettings
         } else {
-            settings.append(("latent dimension", "\(weights.model.latentDimension)"))
+            settings += [("latent dimension", "\(weights.model.latentDimension)"),
+                         ("encoder width", "\(weights.model.shape.encoderWidth)")]
         }
         // RUN/checkpoints/step-N.safetensors: RUN/metrics.jsonl holds the curves.
         let folder = file.url.deletingLastPathComponent()

@@ -53,7 +53,7 @@ extension Train {
             apply(to: &configuration, defaultThreads: defaultThreads)
             try configuration.validate()
             if isRoot { try RunDirectoryCheck.requireFresh(runDirectory, store: store) }
-            state = TrainingState(layout: .init(latentDimension: configuration.latentDimension),
+            state = TrainingState(layout: .init(shape: configuration.shape),
                                   seed: configuration.seed, adam: configuration.adam)
         }
         return PreparedRun(train: train, test: test, dataDirectory: dataDirectory, configuration: configuration, state: state,

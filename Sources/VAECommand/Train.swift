@@ -38,6 +38,7 @@ struct Train: ParsableCommand {
     @Option(help: declared("batch-size")) var batchSize: Int?
     @Option(help: declared("micro-batch-size")) var microBatchSize: Int?
     @Option(help: declared("latent-dim")) var latentDim: Int?
+    @Option(help: declared("encoder-width")) var encoderWidth: Int?
     @Option(help: declared("learning-rate")) var learningRate: Float?
     @Option(help: declared("kl-weight")) var klWeight: Float?
     @Option(help: declared("precision")) var precision: Precision?
@@ -144,7 +145,7 @@ struct Train: ParsableCommand {
                 console.say("outputs of epoch \(epoch): \(report.path)")
             }
         }
-        console.say("training on \(trainer.imageCount) images from \(run.dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.latentDimension), precision \(configuration.precision), \(communicator.size) rank(s) x \(configuration.threads) thread(s), C kernels \(kernels) -> \(runDirectory.path)")
+        console.say("training on \(trainer.imageCount) images from \(run.dataDirectory.path): \(configuration.epochs) epochs of \(trainer.stepsPerEpoch) steps, batch \(configuration.batchSize), latent \(configuration.shape.latentDimension), encoder width \(configuration.shape.encoderWidth), precision \(configuration.precision), \(communicator.size) rank(s) x \(configuration.threads) thread(s), C kernels \(kernels) -> \(runDirectory.path)")
         let outcome = try withExtendedLifetime(observers) { try trainer.run() }
         guard communicator.isRoot else { return outcome }
         let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))

@@ -85,6 +85,33 @@ struct DistributedTests {
         }
     }
 
+    /// Another model shape (latent 5, encoder width 40) keeps the contract: 3 ranks give one
+    /// process's bits. Its checkpoint says its shape, and so does `vae inspect`.
+    @Test func aWiderEncoderOnThreeRanksEqualsOneProcess() throws {
+        let folder = try VAEProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let shape = ["--latent-dim", "5", "--encoder-width", "40", "--epochs", "1"]
+        let one = folder.appendingPathComponent("one"), three = folder.appendingPathComponent("three")
+        let single = try VAEProcess.run(["train", "--run-dir", one.path] + shape + Self.job)
+        #expect(single.status == 0, "\(single.stderr)")
+        #expect(single.stdout.contains("latent 5, encoder width 40"), "\(single.stdout)")
+        let ranks = try VAEProcess.mpirun([(3, ["train", "--run-dir", three.path] + shape + Self.job)])
+        #expect(ranks.status == 0, "\(ranks.stderr)")
+        let a = try Self.tensors(one, step: 5), b = try Self.tensors(three, step: 5)
+        #expect(a["encoder.dense.kernel"]?.count == 256 * 40 && a["encoder.z_mean.kernel"]?.count == 40 * 5)
+        #expect(a.count == 54 && a.mapValues { $0.map(\.bitPattern) } == b.mapValues { $0.map(\.bitPattern) },
+                "3 ranks differ from one process")
+        #expect(try Self.metrics(one) == Self.metrics(three))
+
+        let inspect = try VAEProcess.run(["inspect", "--checkpoint", three.path])
+        #expect(inspect.status == 0 && inspect.stdout.contains("latent dimension 5, encoder width 40"), "\(inspect.stdout)")
+        let json = try VAEProcess.run(["inspect", "--json", "--latent-dim", "5", "--encoder-width", "40"])
+        let fromCheckpoint = try VAEProcess.run(["inspect", "--json", "--checkpoint", three.path])
+        #expect(json.status == 0 && json.stdout.contains("\"encoder_width\": 40") && json.stdout.contains("[256, 40]"), "\(json.stdout)")
+        #expect(fromCheckpoint.stdout == json.stdout)
+        expectRefusal(try VAEProcess.run(["inspect", "--json", "--encoder-width", "0"]), "--encoder-width must be between 1 and 4096")
+    }
+
     @Test func ranksWithDifferentConfigurationsRefuseToStart() throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

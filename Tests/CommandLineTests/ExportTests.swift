@@ -3,16 +3,18 @@ import Testing
 import TestSupport
 
 /// `vae export`: onnxruntime's outputs against `vae upscale` on the same 1,000 test digits, for
-/// latent 2 and 16 (Keras-named random weights), and weights of another shape refused.
+/// latent 2 and 16 and a wider encoder (Keras-named random weights), and weights of another
+/// shape refused.
 @Suite struct ExportTests {
-    /// Writes Keras-named random weights of latent `latent` (a `conv1` of `conv1Filters`).
-    static func randomWeights(latent: Int, conv1Filters: Int = 32, to url: URL) throws {
+    /// Writes Keras-named random weights of latent `latent` and encoder width `width` (a `conv1`
+    /// of `conv1Filters`).
+    static func randomWeights(latent: Int, width: Int = 16, conv1Filters: Int = 32, to url: URL) throws {
         let script = """
         import sys, numpy as np
         from safetensors.numpy import save_file
-        latent, filters = int(sys.argv[1]), int(sys.argv[2])
-        shapes = {"encoder.conv1": [3, 3, 1, filters], "encoder.conv2": [3, 3, 32, 64], "encoder.dense": [256, 16],
-                  "encoder.z_mean": [16, latent], "encoder.z_log_var": [16, latent], "decoder.dense": [latent, 3136],
+        latent, width, filters = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+        shapes = {"encoder.conv1": [3, 3, 1, filters], "encoder.conv2": [3, 3, 32, 64], "encoder.dense": [256, width],
+                  "encoder.z_mean": [width, latent], "encoder.z_log_var": [width, latent], "decoder.dense": [latent, 3136],
                   "decoder.deconv1": [3, 3, 64, 64], "decoder.deconv2": [3, 3, 32, 64], "decoder.deconv3": [3, 3, 1, 32]}
         rng = np.random.default_rng(latent)
         tensors = {}
@@ -22,16 +24,16 @@ import TestSupport
             fan_in = int(np.prod(shape)) // outputs
             tensors[name + ".kernel"] = (rng.standard_normal(shape) * np.sqrt(2 / fan_in)).astype("float32")
             tensors[name + ".bias"] = (rng.standard_normal(outputs) * 0.05).astype("float32")
-        save_file(tensors, sys.argv[3])
+        save_file(tensors, sys.argv[4])
         """
-        _ = try runPython(script, ["\(latent)", "\(conv1Filters)", url.path])
+        _ = try runPython(script, ["\(latent)", "\(width)", "\(conv1Filters)", url.path])
     }
 
-    @Test(arguments: [2, 16]) func onnxruntimeReproducesVaeUpscale(latent: Int) throws {
+    @Test(arguments: [(2, 16), (16, 16), (16, 128)]) func onnxruntimeReproducesVaeUpscale(latent: Int, width: Int) throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let weights = folder.appendingPathComponent("weights.safetensors")
-        try Self.randomWeights(latent: latent, to: weights)
+        try Self.randomWeights(latent: latent, width: width, to: weights)
         let upscaled = folder.appendingPathComponent("up.npy"), inputs = folder.appendingPathComponent("low.npy")
         let upscale = try VAEProcess.run(["upscale", "--checkpoint", weights.path, "--first", "1000",
                                           "--out", upscaled.path, "--save-lowres", inputs.path])
@@ -58,7 +60,7 @@ import TestSupport
         """
         let numbers = String(decoding: try runPython(script, [model.path, decoder.path, inputs.path, upscaled.path]), as: UTF8.self)
             .split(whereSeparator: \.isWhitespace).map { Double(String($0)) ?? .nan }
-        print("latent \(latent): images, latent, max |onnxruntime - vae upscale| (batch, one, decoder), output spread: \(numbers)")
+        print("latent \(latent), encoder width \(width): images, latent, max |onnxruntime - vae upscale| (batch, one, decoder), output spread: \(numbers)")
         #expect(numbers.count == 6)
         guard numbers.count == 6 else { return }
         #expect(numbers[0] == 1000 && numbers[1] == Double(latent))

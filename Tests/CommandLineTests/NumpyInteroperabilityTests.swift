@@ -55,11 +55,13 @@ struct NumpyInteroperabilityTests {
     print(float(np.abs(mine - y).max()))
     """#
 
-    @Test func numpyForwardPassMatchesVaeUpscale() throws {
+    /// The seed's shape, and another latent and encoder width (shapes the script reads off the tensors).
+    @Test(arguments: [[], ["--latent-dim", "5", "--encoder-width", "40"]])
+    func numpyForwardPassMatchesVaeUpscale(shape: [String]) throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let train = try VAEProcess.run(["train", "--run-dir", folder.path, "--epochs", "1", "--limit", "512",
-                                        "--test-images", "0"])
+                                        "--test-images", "0"] + shape)
         #expect(train.status == 0, "\(train.stderr)")
         let checkpoint = folder.appendingPathComponent("checkpoints/step-000000004.safetensors")
         let upscaled = folder.appendingPathComponent("up.npy"), low = folder.appendingPathComponent("low.npy")

@@ -11,6 +11,7 @@ struct TrainCommandTests {
         (["--epochs", "0"], "--epochs must be at least 1"),
         (["--batch-size", "0"], "--batch-size must be between 1 and 65536"),
         (["--latent-dim=-3"], "--latent-dim"),
+        (["--encoder-width", "0"], "--encoder-width must be between 1 and 4096"),
         (["--learning-rate", "abc"], "--learning-rate"),
         (["--learning-rate=-1"], "--learning-rate must be a positive number"),
         (["--learning-rate", "nan"], "--learning-rate must be a positive number"),
@@ -76,6 +77,8 @@ struct TrainCommandTests {
                       "KL weight 1.0", "--allow-config-change")
         expectRefusal(try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2", "--latent-dim", "3",
                                           "--allow-config-change"]), "latent dimension 2")
+        expectRefusal(try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2", "--encoder-width", "64",
+                                          "--allow-config-change"]), "encoder width 16")
         #expect(try Data(contentsOf: checkpoint) == before, "refusals leave the run untouched")
 
         let allowed = try VAEProcess.run(["train", "--run-dir", run, "--resume", "--epochs", "2", "--batch-size", "32",

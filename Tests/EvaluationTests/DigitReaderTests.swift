@@ -58,7 +58,7 @@ import TestSupport
     /// misreading recounted by numpy's reader from the same images.
     @Test(.enabled(if: pythonHasNumpy)) func readingsMatchANumpyRecount() throws {
         let count = 300
-        let model = VAE(latentDimension: 2)
+        let model = VAE(shape: .seed)
         var random = SplitMix64(state: 21)
         let parameters = (0..<model.layout.count).map { _ in Float.random(in: -0.1...0.1, using: &random) }
         let weights = InferenceWeights(model: model, parameters: parameters, klWeight: 1)

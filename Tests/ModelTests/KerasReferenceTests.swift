@@ -9,7 +9,7 @@ import TestSupport
 /// four test images and a fixed eps give Keras's forward values, losses and gradients.
 struct KerasReferenceTests {
     let reference: SafeTensorsFile
-    let model = VAE(latentDimension: 2)
+    let model = VAE(shape: .seed)
     let batch = 4
 
     init() throws {
@@ -44,7 +44,7 @@ struct KerasReferenceTests {
         let inputs = try reference.values(of: "ref.input_8x8")
         let targets = try reference.values(of: "ref.target_28x28")
         let eps = try reference.values(of: "ref.epsilon")
-        let workspace = Workspace(capacity: batch, latentDimension: 2)
+        let workspace = Workspace(capacity: batch, shape: .seed)
         var gradients = [Float](repeating: .nan, count: model.layout.count)
 
         let sums = model.trainingStep(parameters: p, gradients: &gradients, inputs: inputs, targets: targets, eps: eps,
@@ -86,6 +86,48 @@ struct KerasReferenceTests {
         }
     }
 
+    /// A wider encoder whose extra hidden units are zero (their kernel columns, biases and latent
+    /// rows) computes the seed's model: Keras's losses and gradients, and exactly zero gradients
+    /// for the extra weights, since a unit that is never active passes nothing back. A width
+    /// read from the wrong place anywhere (a stride, a workspace size) would break it.
+    @Test func aWiderEncoderPaddedWithZerosComputesKerasModel() throws {
+        let width = 37, seedWidth = ModelShape.seed.encoderWidth
+        let wide = VAE(shape: ModelShape(latentDimension: 2, encoderWidth: width))
+        let seed = try parameters()
+        /// Where each of the seed's values sits in the wide layout.
+        func wideIndex(_ spec: ParameterSpec, _ i: Int) -> Int {
+            let target = wide.layout.specs.first { $0.name == spec.name }!
+            switch spec.name {
+            case "encoder.dense.kernel": return target.offset + (i / seedWidth) * width + i % seedWidth   // [256, width]
+            default: return target.offset + i   // biases and latent kernels [width, latent]: the seed's part comes first
+            }
+        }
+        var p = [Float](repeating: 0, count: wide.layout.count)
+        var seedPlace: [Int] = []
+        for spec in model.layout.specs {
+            for i in 0..<spec.count { p[wideIndex(spec, i)] = seed[spec.offset + i]; seedPlace.append(wideIndex(spec, i)) }
+        }
+        let inputs = try reference.values(of: "ref.input_8x8"), targets = try reference.values(of: "ref.target_28x28")
+        let eps = try reference.values(of: "ref.epsilon")
+        var gradients = [Float](repeating: .nan, count: wide.layout.count)
+        let sums = wide.trainingStep(parameters: p, gradients: &gradients, inputs: inputs, targets: targets, eps: eps,
+                                     batch: batch, lossScale: 1 / Float(batch), klWeight: 1, precision: .fp32,
+                                     workspace: Workspace(capacity: batch, shape: wide.shape))
+        let losses = try reference.values(of: "ref.losses")
+        let total = Float(sums.reconstruction + sums.kl) / Float(batch)
+        #expect(abs(total - losses[2]) / losses[2] < 1e-5, "loss \(total) vs Keras \(losses[2])")
+        var position = 0
+        for spec in model.layout.specs {
+            let mine = seedPlace[position..<(position + spec.count)].map { gradients[$0] }
+            position += spec.count
+            let error = relativeError(mine[...], try reference.values(of: "ref.grad." + spec.name))
+            #expect(error < 1e-5, "gradient of \(spec.name) in the wide layout: relative error \(error)")
+        }
+        let extra = Set(0..<wide.layout.count).subtracting(seedPlace)
+        #expect(extra.count == wide.layout.count - model.layout.count && extra.count == (width - seedWidth) * (256 + 1 + 2 * 2))
+        #expect(extra.allSatisfy { gradients[$0] == 0 }, "the extra hidden units' weights get gradients")
+    }
+
     /// The KL weight reaches the encoder's gradients only (the KL term is a function of the
     /// encoder's outputs), and linearly: the gradient at 1/2 is the mean of those at 0 and 1.
     @Test func klWeightScalesOnlyTheKLTermsGradient() throws {
@@ -96,7 +138,7 @@ struct KerasReferenceTests {
             var gradients = [Float](repeating: .nan, count: model.layout.count)
             _ = model.trainingStep(parameters: p, gradients: &gradients, inputs: inputs, targets: targets, eps: eps,
                                    batch: batch, lossScale: 1 / Float(batch), klWeight: klWeight, precision: .fp32,
-                                   workspace: Workspace(capacity: batch, latentDimension: 2))
+                                   workspace: Workspace(capacity: batch, shape: .seed))
             return gradients
         }
         let none = gradient(klWeight: 0), half = gradient(klWeight: 0.5), full = gradient(klWeight: 1)
@@ -125,7 +167,7 @@ struct KerasReferenceTests {
         var reported: [(offset: Int, values: [UInt32])] = []
         _ = model.trainingStep(parameters: p, gradients: gradients.baseAddress!, inputs: inputs, targets: targets, eps: eps,
                                batch: batch, lossScale: 1 / Float(batch), klWeight: 1, precision: .fp32,
-                               workspace: Workspace(capacity: batch, latentDimension: 2),
+                               workspace: Workspace(capacity: batch, shape: .seed),
                                gradientsFinal: { reported.append(($0, gradients[$0...].map(\.bitPattern))) })
         #expect(reported.map(\.offset) == model.gradientsFinalOffsets)
         for (offset, values) in reported {
@@ -157,7 +199,7 @@ struct KerasReferenceTests {
         var gradients = [Float](repeating: .nan, count: model.layout.count)
         let sums = model.trainingStep(parameters: p, gradients: &gradients, inputs: inputs, targets: targets, eps: eps,
                                       batch: batch, lossScale: 1 / Float(batch), klWeight: 1, precision: precision,
-                                      workspace: Workspace(capacity: batch, latentDimension: 2))
+                                      workspace: Workspace(capacity: batch, shape: .seed))
         return (gradients, (sums.reconstruction + sums.kl) / Double(batch))
     }
 

@@ -20,12 +20,12 @@ struct CheckpointMetadataTests {
         let m = try CheckpointMetadata(Self.landed), s = m.settings
         #expect(m.step == 19 && m.epoch == 1 && m.stepInEpoch == 3 && s.epochs == 2 && s.testImages == 500)
         #expect(s.checkpointEvery == nil && s.keepCheckpoints == 3 && s.limit == 2048 && m.worldSize == 1)
-        #expect(s.latentDimension == 2 && s.batchSize == 128 && s.microBatchSize == 16 && s.klWeight == 1 && s.seed == 1)
+        #expect(s.shape == .seed && s.batchSize == 128 && s.microBatchSize == 16 && s.klWeight == 1 && s.seed == 1)
         #expect(s.adam.learningRate == 0.001 && s.adam.beta1 == 0.9 && s.adam.beta2 == 0.999 && s.adam.epsilon == 1e-7)
         #expect(m.epochTotals == EpochTotals(reconstruction: 1602.0078125, kl: 7.25390625, steps: 3))
-        // A setting added since reads as its default, and is written with it.
-        #expect(s.precision == .fp32)
-        #expect(m.strings == Self.landed.merging(["precision": "fp32"]) { $1 })
+        // Settings added since read as their defaults, and are written with them.
+        #expect(s.precision == .fp32 && s.shape.encoderWidth == 16)
+        #expect(m.strings == Self.landed.merging(["precision": "fp32", "encoder_width": "16"]) { $1 })
     }
 
     /// Each setting has a flag and a checkpoint key of its own, and its default reads back

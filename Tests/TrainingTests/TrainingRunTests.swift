@@ -31,7 +31,7 @@ struct TrainingRunTests {
     }
 
     static func freshState(_ c: TrainingConfiguration) -> TrainingState {
-        TrainingState(layout: .init(latentDimension: c.latentDimension), seed: c.seed, adam: c.adam)
+        TrainingState(layout: .init(shape: c.shape), seed: c.seed, adam: c.adam)
     }
 
     /// The metrics of a run without its wall-clock figures, which differ between runs.
