@@ -9,6 +9,26 @@ public struct AdamHyperparameters: Sendable, Equatable {
     public init(learningRate: Float = 1e-3) { self.learningRate = learningRate }
 }
 
+/// How the learning rate moves over a run, as a share of Adam's: constant (the seed's), or
+/// Keras's `CosineDecay` (alpha 0): half a cosine from the full rate down to 0 over `steps`
+/// updates, so the last updates settle what the first ones found.
+public enum LearningRateSchedule: Sendable, Equatable {
+    case constant
+    case cosineDecay(steps: Int)
+
+    /// The share for the update after `step` updates (Keras's `iterations`), the same on every
+    /// rank and host: computed in double precision, then rounded.
+    public func share(afterUpdates step: Int) -> Float {
+        switch self {
+        case .constant:
+            return 1
+        case .cosineDecay(let steps):
+            let done = Double(min(step, steps)) / Double(steps)
+            return Float(0.5 * (1 + cos(Double.pi * done)))
+        }
+    }
+}
+
 /// Adam exactly as Keras 3 computes it (float32, its update order and its way of writing the
 /// moment updates), so that parameters track TensorFlow's step for step.
 public struct Adam: Sendable {
@@ -34,12 +54,14 @@ public struct Adam: Sendable {
         self.step = step
     }
 
-    /// One update of `parameters` (as many as the moments) by `gradients` (as many).
-    public mutating func update(_ parameters: inout [Float], gradients g: UnsafePointer<Float>) {
+    /// One update of `parameters` (as many as the moments) by `gradients` (as many), at the
+    /// learning rate `schedule` gives this step.
+    public mutating func update(_ parameters: inout [Float], gradients g: UnsafePointer<Float>,
+                                schedule: LearningRateSchedule = .constant) {
         precondition(parameters.count == m.count)
         let h = hyperparameters
         let t = Float(step + 1)
-        let alpha = h.learningRate * (1 - powf(h.beta2, t)).squareRoot() / (1 - powf(h.beta1, t))
+        let alpha = h.learningRate * schedule.share(afterUpdates: step) * (1 - powf(h.beta2, t)).squareRoot() / (1 - powf(h.beta1, t))
         let oneMinusBeta1 = 1 - h.beta1, oneMinusBeta2 = 1 - h.beta2, epsilon = h.epsilon
         parameters.withUnsafeMutableBufferPointer { parameters in
             m.withUnsafeMutableBufferPointer { m in

@@ -13,6 +13,7 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var klWeight: Float = 1
     public var precision = Precision.fp32
     public var adam = AdamHyperparameters()
+    public var cosineDecayEpochs: Int?
     public var seed: UInt64 = 1
     public var limit: Int?
     public var checkpointEvery: Int?
@@ -45,6 +46,10 @@ public struct TrainingConfiguration: Sendable, Equatable {
                  help: "Images per forward/backward call; gradients of micro-batches are summed exactly."),
         .declare(\.adam.learningRate, "learning rate", flag: "learning-rate", key: "learning_rate", role: .identity, shown: true,
                  must: .positive, help: "Adam's learning rate."),
+        .declare(\.cosineDecayEpochs, "cosine decay epochs", flag: "cosine-decay-epochs", key: "cosine_decay_epochs",
+                 role: .identity, shown: true, must: .atLeast(1),
+                 help: "Lower the learning rate along half a cosine to 0 over this many epochs (Keras's CosineDecay); at least --epochs.",
+                 defaultHelp: "none: a constant rate, the seed's", addedLater: true),
         // 1 is the seed's VAE; below 1 trades the latent's regularity for sharper reconstructions (a beta-VAE).
         .declare(\.klWeight, "KL weight", flag: "kl-weight", key: "kl_weight", role: .identity, shown: true,
                  must: .between(0, 1000),
@@ -94,6 +99,9 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public func validate() throws(ConfigurationError) {
         if let problem = Self.settings.lazy.compactMap({ $0.problem(self) }).first { throw ConfigurationError(problem) }
         // Each micro-batch's gradient (352 KB) is held until the step's exact sum can take it.
+        if let cosineDecayEpochs, cosineDecayEpochs < epochs {
+            throw ConfigurationError("--cosine-decay-epochs must be at least --epochs (\(epochs)): after \(cosineDecayEpochs) the learning rate is 0 (got \(cosineDecayEpochs))")
+        }
         if (batchSize + microBatchSize - 1) / microBatchSize > 256 {
             throw ConfigurationError("--batch-size / --micro-batch-size must be at most 256 micro-batches per step")
         }

@@ -59,7 +59,7 @@ public final class Trainer {
             try store.removeLeftovers()
         }
         let workers = WorkerThreads(count: configuration.threads, model: model, microBatchSize: configuration.microBatchSize)
-        let step = TrainingStep(model: model, configuration: configuration, data: data, workers: workers,
+        let step = TrainingStep(model: model, configuration: configuration, stepsPerEpoch: stepsPerEpoch, data: data, workers: workers,
                                 communicator: communicator, faults: faults)
         let scoring = TestScoring(model: model, configuration: configuration, testData: testData, workers: workers,
                                   communicator: communicator)

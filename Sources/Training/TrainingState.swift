@@ -15,9 +15,9 @@ public struct TrainingState: Sendable {
 
     public var step: Int { adam.step }
 
-    /// One optimiser update.
-    public mutating func applyGradients(_ gradients: UnsafePointer<Float>) {
-        adam.update(&parameters, gradients: gradients)
+    /// One optimiser update, at the rate `schedule` gives this step.
+    public mutating func applyGradients(_ gradients: UnsafePointer<Float>, schedule: LearningRateSchedule) {
+        adam.update(&parameters, gradients: gradients, schedule: schedule)
     }
 
     public init(layout: ParameterLayout, seed: UInt64, adam hyperparameters: AdamHyperparameters) {

@@ -11,6 +11,7 @@ import Model
 final class TrainingStep {
     private let model: VAE
     private let configuration: TrainingConfiguration
+    private let schedule: LearningRateSchedule
     private let data: ImageSet
     private let workers: WorkerThreads
     private let communicator: Communicator
@@ -18,10 +19,11 @@ final class TrainingStep {
     /// Every micro-batch's gradients, with its loss terms riding along: one exact sum serves both.
     private let sum: ExactAllReduce<LossTerm>
 
-    init(model: VAE, configuration c: TrainingConfiguration, data: ImageSet, workers: WorkerThreads,
+    init(model: VAE, configuration c: TrainingConfiguration, stepsPerEpoch: Int, data: ImageSet, workers: WorkerThreads,
          communicator: Communicator, faults: Faults) {
         self.model = model
         configuration = c
+        schedule = c.cosineDecayEpochs.map { .cosineDecay(steps: $0 * stepsPerEpoch) } ?? .constant
         self.data = data
         self.workers = workers
         self.communicator = communicator
@@ -88,7 +90,7 @@ final class TrainingStep {
         }
         let marks = try sum.reduce(marks: stopRequested() ? .stop : [])
         guard !marks.contains(.failed) else { return nil }
-        state.applyGradients(sum.total)
+        state.applyGradients(sum.total, schedule: schedule)
         return Result(reconstruction: Double(sum.total(.reconstruction)), kl: Double(sum.total(.kl)), stop: marks.contains(.stop))
     }
 }

@@ -40,6 +40,7 @@ struct Train: ParsableCommand {
     @Option(help: declared("latent-dim")) var latentDim: Int?
     @Option(help: declared("encoder-width")) var encoderWidth: Int?
     @Option(help: declared("learning-rate")) var learningRate: Float?
+    @Option(help: declared("cosine-decay-epochs")) var cosineDecayEpochs: Int?
     @Option(help: declared("kl-weight")) var klWeight: Float?
     @Option(help: declared("precision")) var precision: Precision?
     @Option(help: declared("seed")) var seed: UInt64?

@@ -85,12 +85,13 @@ struct DistributedTests {
         }
     }
 
-    /// Another model shape (latent 5, encoder width 40) keeps the contract: 3 ranks give one
-    /// process's bits. Its checkpoint says its shape, and so does `vae inspect`.
+    /// Another model shape (latent 5, encoder width 40), with a cosine decay of the learning
+    /// rate, keeps the contract: 3 ranks give one process's bits. Its checkpoint says its shape,
+    /// and so does `vae inspect`.
     @Test func aWiderEncoderOnThreeRanksEqualsOneProcess() throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let shape = ["--latent-dim", "5", "--encoder-width", "40", "--epochs", "1"]
+        let shape = ["--latent-dim", "5", "--encoder-width", "40", "--epochs", "1", "--cosine-decay-epochs", "1"]
         let one = folder.appendingPathComponent("one"), three = folder.appendingPathComponent("three")
         let single = try VAEProcess.run(["train", "--run-dir", one.path] + shape + Self.job)
         #expect(single.status == 0, "\(single.stderr)")

@@ -12,6 +12,7 @@ struct TrainCommandTests {
         (["--batch-size", "0"], "--batch-size must be between 1 and 65536"),
         (["--latent-dim=-3"], "--latent-dim"),
         (["--encoder-width", "0"], "--encoder-width must be between 1 and 4096"),
+        (["--epochs", "3", "--cosine-decay-epochs", "2"], "--cosine-decay-epochs must be at least --epochs (3)"),
         (["--learning-rate", "abc"], "--learning-rate"),
         (["--learning-rate=-1"], "--learning-rate must be a positive number"),
         (["--learning-rate", "nan"], "--learning-rate must be a positive number"),
@@ -121,14 +122,17 @@ struct TrainCommandTests {
         #expect(steps == [2, 4, 6, 8], "every 2 steps, 5 kept: \(steps)")
     }
 
-    @Test func resumedThroughTheCommandLineEqualsAStraightRunByteForByte() throws {
+    /// With the constant learning rate and with a cosine decay over the 3 epochs (whose rate
+    /// depends on the step the resume starts at).
+    @Test(arguments: [[], ["--cosine-decay-epochs", "3"]])
+    func resumedThroughTheCommandLineEqualsAStraightRunByteForByte(schedule: [String]) throws {
         let folder = try VAEProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let straight = folder.appendingPathComponent("straight").path, resumed = folder.appendingPathComponent("resumed").path
 
-        let a = try VAEProcess.run(["train", "--run-dir", straight, "--epochs", "3", "--checkpoint-every", "3"] + Self.small)
+        let a = try VAEProcess.run(["train", "--run-dir", straight, "--epochs", "3", "--checkpoint-every", "3"] + Self.small + schedule)
         #expect(a.status == 0, "\(a.stderr)")
-        let b1 = try VAEProcess.run(["train", "--run-dir", resumed, "--epochs", "1", "--checkpoint-every", "3"] + Self.small)
+        let b1 = try VAEProcess.run(["train", "--run-dir", resumed, "--epochs", "1", "--checkpoint-every", "3"] + Self.small + schedule)
         #expect(b1.status == 0, "\(b1.stderr)")
         // Damage the newest checkpoint: resume must skip it, say so, and use the one before.
         let resumedCheckpoints = URL(fileURLWithPath: resumed).appendingPathComponent("checkpoints")
@@ -144,6 +148,8 @@ struct TrainCommandTests {
         let x = try Data(contentsOf: URL(fileURLWithPath: straight).appendingPathComponent(final))
         let y = try Data(contentsOf: URL(fileURLWithPath: resumed).appendingPathComponent(final))
         #expect(x == y, "final checkpoints differ")
+        let saved = try SafeTensors.read(URL(fileURLWithPath: resumed).appendingPathComponent(final), requireChecksum: true)
+        #expect(saved.metadata["cosine_decay_epochs"] == (schedule.isEmpty ? "none" : "3"))
         let metrics = { (run: String) throws -> [String] in
             try String(contentsOf: URL(fileURLWithPath: run).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
                 .split(separator: "\n").map { line -> String in

@@ -192,6 +192,30 @@ struct KerasReferenceTests {
         }
     }
 
+    /// Keras's CosineDecay (alpha 0) over 10 updates: from the full rate to 0, half at the middle,
+    /// 0 beyond; and an update under it is the constant-rate update at that step's rate.
+    @Test func cosineDecayIsKerasScheduleAndScalesAdamsRate() throws {
+        let schedule = LearningRateSchedule.cosineDecay(steps: 10)
+        let shares = (0...12).map { schedule.share(afterUpdates: $0) }
+        #expect(shares[0] == 1 && shares[5] == 0.5 && shares[10] == 0 && shares[12] == 0)
+        #expect(zip(shares, shares.dropFirst()).allSatisfy { $0 > $1 || $1 == 0 }, "\(shares)")
+        #expect(abs(shares[2] - Float((1 + cos(Double.pi / 5)) / 2)) <= 1e-7)
+        #expect(LearningRateSchedule.constant.share(afterUpdates: 1_000_000) == 1)
+
+        var g = [Float](repeating: 0, count: model.layout.count)
+        for spec in model.layout.specs { g.replaceSubrange(spec.range, with: try reference.values(of: "ref.grad." + spec.name)) }
+        let start = try parameters()
+        var scheduled = start, constant = start
+        var a = Adam(count: start.count, hyperparameters: AdamHyperparameters())
+        for _ in 0..<3 { a.update(&scheduled, gradients: g, schedule: schedule) }
+        // The same moments at step 3, then one update at the constant rate 0.001 * share(3).
+        var b = Adam(hyperparameters: AdamHyperparameters(learningRate: 1e-3 * shares[3]), m: a.m, v: a.v, step: 3)
+        constant = scheduled
+        a.update(&scheduled, gradients: g, schedule: schedule)
+        b.update(&constant, gradients: g)
+        #expect(scheduled == constant && scheduled != start)
+    }
+
     /// One step in `precision` on the fixture's batch: its gradients and its mean loss.
     func step(_ p: [Float], precision: Precision) throws -> (gradients: [Float], loss: Double) {
         let inputs = try reference.values(of: "ref.input_8x8"), targets = try reference.values(of: "ref.target_28x28")

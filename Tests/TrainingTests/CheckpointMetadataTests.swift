@@ -24,8 +24,8 @@ struct CheckpointMetadataTests {
         #expect(s.adam.learningRate == 0.001 && s.adam.beta1 == 0.9 && s.adam.beta2 == 0.999 && s.adam.epsilon == 1e-7)
         #expect(m.epochTotals == EpochTotals(reconstruction: 1602.0078125, kl: 7.25390625, steps: 3))
         // Settings added since read as their defaults, and are written with them.
-        #expect(s.precision == .fp32 && s.shape.encoderWidth == 16)
-        #expect(m.strings == Self.landed.merging(["precision": "fp32", "encoder_width": "16"]) { $1 })
+        #expect(s.precision == .fp32 && s.shape.encoderWidth == 16 && s.cosineDecayEpochs == nil)
+        #expect(m.strings == Self.landed.merging(["precision": "fp32", "encoder_width": "16", "cosine_decay_epochs": "none"]) { $1 })
     }
 
     /// Each setting has a flag and a checkpoint key of its own, and its default reads back
