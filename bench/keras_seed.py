@@ -5,11 +5,17 @@ loading differs (MNIST is read from the repository's gzip IDX file instead of be
 and training is limited to the first --images images and --epochs epochs.
 
     python bench/keras_seed.py [--images 60000] [--epochs 2] [--threads T] [--data DIR]
+    python bench/keras_seed.py --precision bf16
+
+--precision bf16 trains under Keras's "mixed_bfloat16" policy (bfloat16 computation, float32
+weights and Adam), as Keras's mixed-precision guide has it: the output layer stays float32, so the
+loss is computed in float32. Where the write-up's code would then mix dtypes, the sampling noise
+takes the means' dtype and the KL term reads them cast to float32 (both no-ops in float32).
 
 Prints "epoch N loss L" at each epoch's end, then one JSON line on stdout: peer, version,
 images, epoch_seconds, images_per_second (of the last epoch), loss (of each epoch),
 peak_rss_mib, import_rss_mib (after importing TensorFlow, before any data), processes, threads,
-kernels.
+kernels, precision (the policy and the output layer's dtype, as the built model reports them).
 """
 import argparse
 import json
@@ -32,6 +38,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None,
                         help="TensorFlow intra- and inter-op threads (default: TensorFlow's own)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: Keras's mixed_bfloat16 policy (default: float32 throughout)")
     parser.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                        "..", "data", "mnist"))
     args = parser.parse_args()
@@ -43,6 +51,8 @@ def main():
     from keras import layers
 
     tf.get_logger().setLevel("ERROR")
+    if args.precision == "bf16":  # before any layer is built: each layer takes the policy at its creation
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     import_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the framework alone
     if args.threads is not None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -64,7 +74,8 @@ def main():
             z_mean, z_log_var = inputs
             batch = tf.shape(z_mean)[0]
             dim = tf.shape(z_mean)[1]
-            epsilon = tf.keras.backend.random_normal(shape=(batch, dim))
+            # The means' dtype: bfloat16 under the mixed policy, where float32 noise would not add to them.
+            epsilon = tf.keras.backend.random_normal(shape=(batch, dim), dtype=z_mean.dtype)
             return z_mean + tf.exp(0.5 * z_log_var) * epsilon
 
     latent_dim = 2
@@ -85,7 +96,8 @@ def main():
     x = layers.Reshape((7, 7, 64))(x)
     x = layers.Conv2DTranspose(64, 3, activation="relu", strides=2, padding="same")(x)
     x = layers.Conv2DTranspose(32, 3, activation="relu", strides=2, padding="same")(x)
-    decoder_outputs = layers.Conv2DTranspose(1, 3, activation="sigmoid", padding="same")(x)
+    # float32 under either policy: the loss reads these probabilities (Keras's mixed-precision guide).
+    decoder_outputs = layers.Conv2DTranspose(1, 3, activation="sigmoid", padding="same", dtype="float32")(x)
     decoder = keras.Model(latent_inputs, decoder_outputs, name="decoder")
 
     class VAE(keras.Model):
@@ -110,6 +122,8 @@ def main():
             y = data[1]
             with tf.GradientTape() as tape:
                 z_mean, z_log_var, z = self.encoder(x)
+                # The KL term in float32, beside the reconstruction term (a no-op in float32).
+                z_mean, z_log_var = tf.cast(z_mean, "float32"), tf.cast(z_log_var, "float32")
                 reconstruction = self.decoder(z)
                 reconstruction_loss = tf.reduce_mean(
                     tf.reduce_sum(keras.losses.binary_crossentropy(y, reconstruction), axis=(1, 2))
@@ -154,6 +168,7 @@ def main():
         onednn = "on" if _pywrap_util_port.IsMklEnabled() else "off"
     except (ImportError, AttributeError):
         onednn = "unknown"
+    policy = keras.mixed_precision.global_policy()
     print(json.dumps({
         "peer": "tensorflow",
         "version": f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
@@ -168,6 +183,8 @@ def main():
         "threads": args.threads if args.threads is not None else "default",
         "kernels": f"Eigen, oneDNN {onednn} (TF_ENABLE_ONEDNN_OPTS="
                    f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset')})",
+        "precision": f"{policy.name} (compute {policy.compute_dtype}, variables {policy.variable_dtype}; "
+                     f"output layer {decoder.layers[-1].compute_dtype})",
     }), flush=True)
 
 

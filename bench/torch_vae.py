@@ -19,6 +19,12 @@ read from `vae inspect --json` (its Keras tensor shapes and sides), so the two c
         [--architecture FILE]   (`vae inspect --json`'s output; default: ask .build/release/vae)
     python bench/torch_vae.py --processes P      (P processes, gloo on 127.0.0.1, each 1 thread)
     python bench/torch_vae.py --compile [--channels-last]   (torch.compile; NHWC memory format)
+    python bench/torch_vae.py --precision bf16   (with or without --compile)
+
+--precision bf16 runs the forward and the loss under torch.autocast("cpu", dtype=torch.bfloat16),
+PyTorch's own mixed precision: products and convolutions in bfloat16, the weights and Adam in
+float32, the loss computed in float32 from the logits and latent statistics cast back (no loss
+scaling: bfloat16 has float32's range).
 
 With P processes every global batch of 128 is split into P contiguous parts, one per process, and
 DistributedDataParallel all-reduces the gradients each step; each part's loss is weighted so that
@@ -27,7 +33,8 @@ the averaged gradient is exactly that of the global batch mean.
 Prints "epoch N loss L" at each epoch's end (rank 0), then one JSON line on stdout: peer,
 version, images, epoch_seconds, images_per_second (of the last epoch), loss (each epoch's mean
 over rank 0's images), peak_rss_mib (the largest process), peak_rss_mib_per_process,
-import_rss_mib (rank 0 after importing PyTorch, before any data), processes, threads, kernels.
+import_rss_mib (rank 0 after importing PyTorch, before any data), processes, threads, kernels,
+precision.
 """
 import argparse
 import json
@@ -136,8 +143,9 @@ class VAE(nn.Module):
 
 
 def per_image_losses(model, x, y):
-    """Reconstruction and KL of each image, [B] each."""
+    """Reconstruction and KL of each image, [B] each, in float32 whatever dtype autocast ran the model in."""
     z_mean, z_log_var, _, logits = model(x)
+    z_mean, z_log_var, logits = z_mean.float(), z_log_var.float(), logits.float()
     reconstruction = F.binary_cross_entropy_with_logits(logits, y, reduction="none").sum(dim=(1, 2, 3))
     kl = (-0.5 * (1 + z_log_var - z_mean.square() - z_log_var.exp())).sum(dim=1)
     return reconstruction, kl
@@ -199,7 +207,8 @@ def train(rank, world, args, port):
         for first in range(0, args.images, BATCH_SIZE):
             batch = order[first:first + BATCH_SIZE]
             part = torch.tensor_split(batch, world)[rank]       # this process's share
-            reconstruction, kl = losses_of(model, x[part], y[part])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                reconstruction, kl = losses_of(model, x[part], y[part])
             # Loss of the whole batch is sum / len(batch); DDP averages over `world` processes.
             loss = (reconstruction + kl).sum() * (world / len(batch))
             optimizer.zero_grad(set_to_none=True)
@@ -239,6 +248,7 @@ def train(rank, world, args, port):
             "threads": args.threads,
             "compiled": args.compile,
             "channels_last": args.channels_last,
+            "precision": "float32" if args.precision == "fp32" else "autocast to bfloat16, the loss in float32",
             "kernels": f"BLAS {blas.group(1) if blas else 'unknown'}, "
                        f"oneDNN {onednn.group(1) if onednn and torch.backends.mkldnn.is_available() else 'off'}, "
                        f"CPU capability {torch.backends.cpu.get_cpu_capability()}",
@@ -262,6 +272,8 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--compile", action="store_true",
                         help="forward and loss under torch.compile (Inductor; the backward is compiled with it)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: forward and loss under torch.autocast to bfloat16 (default: float32 throughout)")
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format for images and weights")
     parser.add_argument("--data", default=os.path.join(REPOSITORY, "data", "mnist"))
     parser.add_argument("--architecture", default=None, help="`vae inspect --json`'s output (default: ask .build/release/vae)")
