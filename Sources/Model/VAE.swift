@@ -15,7 +15,7 @@ public struct VAE: Sendable {
     public let layout: ParameterLayout
     public var shape: ModelShape { layout.shape }
     public var latentDimension: Int { layout.latentDimension }
-    var encoderWidth: Int { layout.shape.encoderWidth }
+    public var encoderWidth: Int { layout.shape.encoderWidth }
 
     // Widths of the layers, as the Keras example has them (the encoder's dense width is the
     // shape's). Every convolution is 3x3 (the kernels are written for that size); the encoder's

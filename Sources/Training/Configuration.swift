@@ -98,10 +98,10 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// `Trainer` takes only a configuration this accepts.
     public func validate() throws(ConfigurationError) {
         if let problem = Self.settings.lazy.compactMap({ $0.problem(self) }).first { throw ConfigurationError(problem) }
-        // Each micro-batch's gradient (352 KB) is held until the step's exact sum can take it.
         if let cosineDecayEpochs, cosineDecayEpochs < epochs {
             throw ConfigurationError("--cosine-decay-epochs must be at least --epochs (\(epochs)): after \(cosineDecayEpochs) the learning rate is 0 (got \(cosineDecayEpochs))")
         }
+        // Each micro-batch's gradient (352 KB) is held until the step's exact sum can take it.
         if (batchSize + microBatchSize - 1) / microBatchSize > 256 {
             throw ConfigurationError("--batch-size / --micro-batch-size must be at most 256 micro-batches per step")
         }

@@ -48,7 +48,7 @@ struct Eval: ParsableCommand {
                 (list ?? []).map { "\($0.digit) as \($0.readAs) (\($0.images))" }.joined(separator: ", ")
             }
             Console.say("""
-                \(split.rawValue) split, \(count) images, latent \(weights.model.latentDimension), encoder width \(weights.model.shape.encoderWidth), decoding z_mean
+                \(split.rawValue) split, \(count) images, \(weights.model.shape), decoding z_mean
                 loss \(format(scores.loss))  (reconstruction \(format(scores.reconstructionLoss)), kl \(format(scores.klLoss)))
                              PSNR dB    SSIM  read right  most misread
                 model        \(format(scores.psnrDB, width: 7))  \(format(scores.ssim, digits: 4))  \(percent(scores.readRight))  \(misread(scores.mostMisread))

@@ -29,6 +29,6 @@ struct Export: ParsableCommand {
         let weights = try self.weights.load()
         let url = URL(fileURLWithPath: onnx)
         try writeAtomically(ONNXModel.bytes(weights, decoderOnly ? .decoder : .upscaler), to: url)
-        Console.say("wrote \(url.path): the \(decoderOnly ? "decoder" : "upscaler") of latent \(weights.model.latentDimension), encoder width \(weights.model.shape.encoderWidth)")
+        Console.say("wrote \(url.path): the \(decoderOnly ? "decoder" : "upscaler") of \(weights.model.shape)")
     }
 }

@@ -63,7 +63,7 @@ struct Inspect: ParsableCommand {
     private func describe(_ model: VAE) {
         let tensors = model.layout.specs.map { "{\"name\": \"\($0.name)\", \"shape\": \($0.shape), \"offset\": \($0.offset)}" }
         Console.say("""
-        {"latent_dim": \(model.latentDimension), "encoder_width": \(model.shape.encoderWidth), "input_side": \(VAE.inputSide), "output_side": \(VAE.outputSide), \
+        {"latent_dim": \(model.latentDimension), "encoder_width": \(model.encoderWidth), "input_side": \(VAE.inputSide), "output_side": \(VAE.outputSide), \
         "kernel_side": \(VAE.kernelSide), "parameters": \(model.layout.count),
          "tensors": [\(tensors.joined(separator: ",\n  "))]}
         """)

@@ -37,7 +37,7 @@ struct Report: ParsableCommand {
             settings += saved.settings.shownSettings
         } else {
             settings += [("latent dimension", "\(weights.model.latentDimension)"),
-                         ("encoder width", "\(weights.model.shape.encoderWidth)")]
+                         ("encoder width", "\(weights.model.encoderWidth)")]
         }
         // RUN/checkpoints/step-N.safetensors: RUN/metrics.jsonl holds the curves.
         let folder = file.url.deletingLastPathComponent()
