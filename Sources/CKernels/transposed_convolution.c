@@ -86,20 +86,25 @@ static inline void store_masked(const float *out, int columns, const float *mask
 }
 
 // The bias gradient of one image: its output gradient's interior, summed in order, 64 outputs
-// at a time in a local copy (the caller's might alias the grid, which would keep every sum a
-// round trip through memory).
+// at a time in vector registers (`outputs` is a multiple of 16; a local array would keep every
+// sum a round trip through memory, as would the caller's, which might alias the grid).
 static inline void add_bias_gradient(const float *dyGrid, int height, int width, int outputs, float *biasGradient) {
     const int row = (width + 2) * outputs;
     for (int o0 = 0; o0 < outputs; o0 += 64) {
-        const int count = min_int(64, outputs - o0);
-        float sums[64];
-        memcpy(sums, biasGradient + o0, sizeof(float) * count);
+        const int vectors = min_int(64, outputs - o0) / 16;
+        v16 sums[4];
+#pragma unroll
+        for (int v = 0; v < 4; v++) sums[v] = v < vectors ? *(const v16u *)(biasGradient + o0 + 16 * v) : 0;
         for (int oy = 1; oy <= height; oy++)
             for (int ox = 1; ox <= width; ox++) {
                 const float *g = dyGrid + oy * row + ox * outputs + o0;
-                for (int o = 0; o < count; o++) sums[o] += g[o];
+#pragma unroll
+                for (int v = 0; v < 4; v++)
+                    if (v < vectors) sums[v] += *(const v16u *)(g + 16 * v);
             }
-        memcpy(biasGradient + o0, sums, sizeof(float) * count);
+#pragma unroll
+        for (int v = 0; v < 4; v++)
+            if (v < vectors) *(v16u *)(biasGradient + o0 + 16 * v) = sums[v];
     }
 }
 

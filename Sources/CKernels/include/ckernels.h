@@ -63,7 +63,7 @@ void vae_deconv2x_forward(const float *x, int batch, int height, int width, int 
 /// Backward of `vae_deconv2x_forward`. `dy`: grids of the output's gradient, already masked by
 /// the layer's own activation. `x`: the forward's input grids, which are ReLU outputs, so the
 /// input gradient is masked where they are zero. `dx` (may be NULL) gets grids when
-/// `dxIsGrid`, plain H x W x inputs images otherwise. `inputs` must be a multiple of 16;
+/// `dxIsGrid`, plain H x W x inputs images otherwise. `inputs` and `outputs` must be multiples of 16;
 /// `scratch` holds 18 * inputs * outputs floats.
 void vae_deconv2x_backward(const float *dy, const float *x, int batch, int height, int width, int inputs,
                            int outputs, const float *kernel, float *scratch,
