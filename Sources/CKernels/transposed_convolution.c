@@ -16,7 +16,6 @@
 #pragma clang fp contract(fast)
 
 typedef float v8 __attribute__((ext_vector_type(8)));
-typedef int v8i __attribute__((ext_vector_type(8)));
 typedef float v8u __attribute__((ext_vector_type(8), aligned(4)));
 typedef float v16 __attribute__((ext_vector_type(16)));
 typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));

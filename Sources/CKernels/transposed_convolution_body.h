@@ -14,9 +14,11 @@
 #if LANES == 8
 #define VEC v8
 #define VECU v8u
+#define BITS w8
 #else
 #define VEC v16
 #define VECU v16u
+#define BITS w16
 #endif
 #define LOADV(p) (*(const VECU *)(p))
 #define STOREV(p, v) (*(VECU *)(p) = (v))
@@ -25,6 +27,10 @@
 // gradient). Weight panels are packed in blocks of that width; a last block of 16 when the
 // count is not a multiple of 2 * LANES.
 #define TILE_COLUMNS (2 * LANES)
+
+// Pixels whose input gradients the output layer's backward sums at a time: their accumulators
+// (32 inputs each) and one tap's weights fill about half the vector registers.
+#define DX_PIXELS (LANES == 16 ? 4 : 2)
 
 // out[r][0..vectors * LANES) = sum over taps t and k < depth of a[t][r][k] * b[t][k][..].
 INLINE void NAME(tile_product)(int rows, int vectors, int taps, const float *a[][MAX_ROWS], const float *const *b,
@@ -257,40 +263,57 @@ static void NAME(deconv2x_backward)(const float *dy, const float *x, int batch, 
 // Eight output pixels at a time, each with one accumulator of 8 input channels (eight
 // independent chains keep both FMA units busy); then one reduction turns the eight
 // accumulators into the eight outputs.
-static void NAME(deconv1x_single_forward)(const float *x, int batch, int height, int width, int inputs,
-                                          const float *kernel, const float *bias, float *y) {
+// One image; inlined with `inputs` a constant where it is the model's (32), so that a kernel
+// row's three taps unroll into fixed displacements from one pointer a pixel (the copy for other
+// counts cannot unroll, which is no fault).
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpass-failed"
+INLINE void NAME(deconv1x_single_forward_image)(const float *xg, int height, int width, int inputs,
+                                                const float *kernel, const float *bias, float *image) {
     const int row = (width + 2) * inputs, positions = height * width;
-    const size_t grid = (size_t)vae_grid_count(height, width, inputs);
-    for (int n = 0; n < batch; n++) {
-        const float *xg = x + n * grid;
-        float *image = y + (size_t)n * positions;
-        for (int p0 = 0; p0 < positions; p0 += PIXELS) {
-            // A last partial group repeats its last pixel, and stores only the real ones.
-            const float *at[PIXELS];
-            for (int j = 0; j < PIXELS; j++) {
-                const int p = min_int(p0 + j, positions - 1);
-                at[j] = xg + (p / width + 2) * row + (p % width + 2) * inputs;
-            }
-            v8 acc[PIXELS];
-            for (int j = 0; j < PIXELS; j++) acc[j] = 0;
-            for (int ky = 0; ky < 3; ky++) {
-                for (int kx = 0; kx < 3; kx++) {
-                    const float *k = kernel + (ky * 3 + kx) * inputs;
-                    const int shift = -ky * row - kx * inputs;
-                    for (int i = 0; i < inputs; i += 8) {
-                        const v8 weights = LOAD8(k + i);
-                        for (int j = 0; j < PIXELS; j++) acc[j] = LOAD8(at[j] + shift + i) * weights + acc[j];
-                    }
+    for (int p0 = 0; p0 < positions; p0 += PIXELS) {
+        // A last partial group repeats its last pixel, and stores only the real ones.
+        const float *at[PIXELS];
+        for (int j = 0; j < PIXELS; j++) {
+            const int p = min_int(p0 + j, positions - 1);
+            at[j] = xg + (p / width + 2) * row + (p % width + 2) * inputs;
+        }
+        v8 acc[PIXELS];
+        for (int j = 0; j < PIXELS; j++) acc[j] = 0;
+        for (int ky = 0; ky < 3; ky++) {
+            const float *rowAt[PIXELS];
+            for (int j = 0; j < PIXELS; j++) rowAt[j] = at[j] - ky * row;
+#pragma unroll
+            for (int kx = 0; kx < 3; kx++) {
+                const float *k = kernel + (ky * 3 + kx) * inputs;
+#pragma unroll
+                for (int i = 0; i < inputs; i += 8) {
+                    const v8 weights = LOAD8(k + i);
+#pragma unroll
+                    for (int j = 0; j < PIXELS; j++)
+                        acc[j] = LOAD8(rowAt[j] - kx * inputs + i) * weights + acc[j];
                 }
             }
-            const v8 q0 = PAIR_SUMS(PAIR_SUMS(acc[0], acc[1]), PAIR_SUMS(acc[2], acc[3]));
-            const v8 q1 = PAIR_SUMS(PAIR_SUMS(acc[4], acc[5]), PAIR_SUMS(acc[6], acc[7]));
-            const v8 sums = __builtin_shufflevector(q0, q1, 0, 1, 2, 3, 8, 9, 10, 11) +
-                            __builtin_shufflevector(q0, q1, 4, 5, 6, 7, 12, 13, 14, 15);
-            for (int j = 0; j < PIXELS && p0 + j < positions; j++) image[p0 + j] = sums[j] + bias[0];
         }
+        const v8 q0 = PAIR_SUMS(PAIR_SUMS(acc[0], acc[1]), PAIR_SUMS(acc[2], acc[3]));
+        const v8 q1 = PAIR_SUMS(PAIR_SUMS(acc[4], acc[5]), PAIR_SUMS(acc[6], acc[7]));
+        const v8 sums = __builtin_shufflevector(q0, q1, 0, 1, 2, 3, 8, 9, 10, 11) +
+                        __builtin_shufflevector(q0, q1, 4, 5, 6, 7, 12, 13, 14, 15);
+        for (int j = 0; j < PIXELS && p0 + j < positions; j++) image[p0 + j] = sums[j] + bias[0];
     }
 }
+
+static void NAME(deconv1x_single_forward)(const float *x, int batch, int height, int width, int inputs,
+                                          const float *kernel, const float *bias, float *y) {
+    const size_t grid = (size_t)vae_grid_count(height, width, inputs), positions = (size_t)height * width;
+    for (int n = 0; n < batch; n++) {
+        if (inputs == 32)
+            NAME(deconv1x_single_forward_image)(x + n * grid, height, width, 32, kernel, bias, y + n * positions);
+        else
+            NAME(deconv1x_single_forward_image)(x + n * grid, height, width, inputs, kernel, bias, y + n * positions);
+    }
+}
+#pragma clang diagnostic pop
 
 static void NAME(deconv1x_single_backward)(const float *dy, const float *x, int batch, int height, int width,
                                            int inputs, const float *kernel, float *kernelGradient,
@@ -311,42 +334,56 @@ static void NAME(deconv1x_single_backward)(const float *dy, const float *x, int 
         biasGradient[0] += biasSum;
 
         // Kernel: dy(oy, ox) times x(oy + 1 - ky, ox + 1 - kx), a kernel row's three taps and
-        // 32 inputs at a time (12 accumulators: one broadcast of dy serves them all).
+        // 32 inputs at a time (one broadcast of dy serves all their accumulators).
         for (int ky = 0; ky < 3; ky++) {
             for (int i = 0; i < inputs; i += 32) {
                 float *k = kernelGradient + ky * 3 * inputs + i;
-                v8 acc[3][4];
+                VEC acc[3][32 / LANES];
                 for (int kx = 0; kx < 3; kx++)
-                    for (int v = 0; v < 4; v++) acc[kx][v] = LOAD8(k + kx * inputs + 8 * v);
+                    for (int v = 0; v < 32 / LANES; v++) acc[kx][v] = LOADV(k + kx * inputs + LANES * v);
                 for (int oy = 0; oy < height; oy++) {
                     const float *xp = xg + (oy + 2 - ky) * row + 2 * inputs + i;   // x(oy + 1 - ky, ox + 1)
                     const float *gp = image + oy * width;
                     for (int ox = 0; ox < width; ox++, xp += inputs) {
-                        const v8 g = gp[ox];
+                        const VEC g = gp[ox];
                         for (int kx = 0; kx < 3; kx++)
-                            for (int v = 0; v < 4; v++) acc[kx][v] = g * LOAD8(xp - kx * inputs + 8 * v) + acc[kx][v];
+                            for (int v = 0; v < 32 / LANES; v++)
+                                acc[kx][v] = g * LOADV(xp - kx * inputs + LANES * v) + acc[kx][v];
                     }
                 }
                 for (int kx = 0; kx < 3; kx++)
-                    for (int v = 0; v < 4; v++) STORE8(k + kx * inputs + 8 * v, acc[kx][v]);
+                    for (int v = 0; v < 32 / LANES; v++) STOREV(k + kx * inputs + LANES * v, acc[kx][v]);
             }
         }
 
         // Input: dx(iy, ix) = sum over taps of dy(iy + ky - 1, ix + kx - 1) * kernel[tap],
-        // masked where the forward's input (a ReLU output) was zero.
+        // masked where the forward's input (a ReLU output) was zero. DX_PIXELS neighbours at a
+        // time, so that enough chains of nine taps are in flight to keep the FMA units busy; a
+        // last partial group repeats its last pixel and stores only the real ones.
         for (int iy = 0; iy < height; iy++) {
-            for (int ix = 0; ix < width; ix++) {
-                const size_t at = (size_t)(iy + 1) * row + (ix + 1) * inputs;
+            for (int ix0 = 0; ix0 < width; ix0 += DX_PIXELS) {
+                const int count = min_int(DX_PIXELS, width - ix0);
                 for (int i = 0; i < inputs; i += 32) {
-                    v8 acc[4] = {0, 0, 0, 0};
+                    VEC acc[DX_PIXELS][32 / LANES];
+                    for (int j = 0; j < DX_PIXELS; j++)
+                        for (int v = 0; v < 32 / LANES; v++) acc[j][v] = 0;
                     for (int tap = 0; tap < 9; tap++) {
-                        const v8 g = dyGrid[(iy + tap / 3) * dyRow + ix + tap % 3];
                         const float *k = kernel + tap * inputs + i;
-                        for (int v = 0; v < 4; v++) acc[v] = g * LOAD8(k + 8 * v) + acc[v];
+                        const float *g = dyGrid + (iy + tap / 3) * dyRow + ix0 + tap % 3;
+                        VEC weights[32 / LANES];
+                        for (int v = 0; v < 32 / LANES; v++) weights[v] = LOADV(k + LANES * v);
+#pragma unroll
+                        for (int j = 0; j < DX_PIXELS; j++) {
+                            const VEC gradient = g[min_int(j, count - 1)];
+                            for (int v = 0; v < 32 / LANES; v++) acc[j][v] = gradient * weights[v] + acc[j][v];
+                        }
                     }
-                    for (int v = 0; v < 4; v++) {
-                        const v8i on = LOAD8(xg + at + i + 8 * v) > 0;
-                        STORE8(dxg + at + i + 8 * v, (v8)((v8i)acc[v] & on));
+                    for (int j = 0; j < count; j++) {
+                        const size_t at = (size_t)(iy + 1) * row + (ix0 + j + 1) * inputs + i;
+                        for (int v = 0; v < 32 / LANES; v++) {
+                            const BITS on = (BITS)(LOADV(xg + at + LANES * v) > 0);
+                            STOREV(dxg + at + LANES * v, (VEC)((BITS)acc[j][v] & on));
+                        }
                     }
                 }
             }
@@ -356,6 +393,8 @@ static void NAME(deconv1x_single_backward)(const float *dy, const float *x, int 
 
 #undef VEC
 #undef VECU
+#undef BITS
+#undef DX_PIXELS
 #undef LOADV
 #undef STOREV
 #undef TILE_COLUMNS
