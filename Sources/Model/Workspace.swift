@@ -24,9 +24,11 @@ public final class Workspace {
         self.shape = shape
         let l = shape.latentDimension, hiddenWidth = shape.encoderWidth
         // One allocation, carved in this order: `at` binds each buffer's name to its offset.
+        // Each buffer starts on a cache line, as do the grids' cells of 16 channels and more:
+        // a vector load across two lines costs the kernels two.
         var total = 0
         func place(_ count: Int) -> Int {
-            defer { total += count }
+            defer { total += (count + Workspace.lineFloats - 1) / Workspace.lineFloats * Workspace.lineFloats }
             return total
         }
         let conv1Width = VAE.conv1.smallPositions * VAE.conv1Channels
@@ -46,7 +48,9 @@ public final class Workspace {
                 UpsamplingConvTranspose2D.scratchCount(input: VAE.decoderGrid, outputs: VAE.decoderChannels),
                 UpsamplingConvTranspose2D.scratchCount(input: VAE.deconv1Grid, outputs: VAE.deconv2Channels))),
             dLogitsGrid: place(GridShape(height: VAE.outputSide, width: VAE.outputSide, channels: 1).count))
-        storage = .allocate(capacity: total)
+        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: total * MemoryLayout<Float>.stride,
+                                                         alignment: Workspace.lineFloats * MemoryLayout<Float>.stride)
+            .bindMemory(to: Float.self)
         storage.initialize(repeating: 0)
         let base = storage.baseAddress!
         conv1Patches = base + at.conv1Patches
@@ -76,5 +80,8 @@ public final class Workspace {
         dLogitsGrid = base + at.dLogitsGrid
     }
 
-    deinit { storage.deallocate() }
+    /// Floats of a cache line.
+    private static let lineFloats = 16
+
+    deinit { UnsafeMutableRawPointer(storage.baseAddress!).deallocate() }
 }
