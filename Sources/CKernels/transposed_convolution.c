@@ -11,6 +11,10 @@
 // the table of the build in use: the best one the CPU has unless one is chosen.
 
 #define INLINE static inline __attribute__((always_inline))
+// A kernel body's function names end in the build's name (BUILD, defined before each inclusion).
+#define NAME_JOIN(name, build) name##_##build
+#define NAME_EXPAND(name, build) NAME_JOIN(name, build)
+#define NAME(name) NAME_EXPAND(name, BUILD)
 
 // a * b + c as one fused multiply-add where the target has one.
 #pragma clang fp contract(fast)
@@ -70,18 +74,6 @@ static inline phase_taps taps_of_phase(int py, int px) {
 static inline int even_tile_rows(int count, int maximum) {
     const int tiles = (count + maximum - 1) / maximum;
     return (count + tiles - 1) / tiles;
-}
-
-static inline void store_activation(const float *out, int columns, const float *bias, bool relu, float *c) {
-    for (int j = 0; j < columns; j++) {
-        const float value = out[j] + bias[j];
-        c[j] = relu && value < 0 ? 0 : value;
-    }
-}
-
-// The input gradient, zero where the forward's input (a ReLU output) was.
-static inline void store_masked(const float *out, int columns, const float *mask, float *c) {
-    for (int j = 0; j < columns; j++) c[j] = mask[j] > 0 ? out[j] : 0;
 }
 
 // The bias gradient of one image: its output gradient's interior, summed in order, 64 outputs
@@ -159,15 +151,16 @@ static inline void bf16_interleave(const uint16_t *first, const uint16_t *second
         for (int j = 0; j < count; j++) pairs[j] = first[j];
 }
 
-// Where a bf16 tile's sums go: added into c[r] when `accumulate`, else stored there with `bias`
-// added (if not NULL, then ReLU if `relu`) or zeroed where mask[r] (if not NULL) is not positive.
+// Where a register tile's sums go (tile_output_body.h): added into c[r] when `accumulate`, else
+// stored there with `bias` added (if not NULL, then ReLU if `relu`) or zeroed where mask[r] (if
+// not NULL) is not positive.
 typedef struct {
     float *const *c;
     bool accumulate;
     const float *bias;
     bool relu;
     const float *const *mask;
-} pair_tile_output;
+} tile_output;
 
 typedef struct {
     void (*deconv2x_forward)(const float *, int, int, int, int, const float *, const float *, int, bool, float *,
@@ -196,6 +189,7 @@ typedef struct {
 #define BUILD baseline
 #define LANES 8
 #define MAX_ROWS 6
+#include "tile_output_body.h"
 #include "transposed_convolution_body.h"
 #undef BUILD
 #undef LANES
@@ -211,6 +205,7 @@ static const vae_kernel_table vae_kernels_baseline = KERNEL_TABLE(baseline, none
 #define BUILD avx2
 #define LANES 8
 #define MAX_ROWS 6
+#include "tile_output_body.h"
 #include "transposed_convolution_body.h"
 #define PAIR_ROWS 4
 #define NATIVE_BF16 0
@@ -229,6 +224,7 @@ static const vae_kernel_table vae_kernels_baseline = KERNEL_TABLE(baseline, none
 #define BUILD avx512
 #define LANES 16
 #define MAX_ROWS 14
+#include "tile_output_body.h"
 #include "transposed_convolution_body.h"
 #define PAIR_ROWS 12
 #define NATIVE_BF16 0
@@ -248,6 +244,7 @@ static const vae_kernel_table vae_kernels_baseline = KERNEL_TABLE(baseline, none
 #define LANES 16
 #define PAIR_ROWS 14
 #define NATIVE_BF16 1
+#include "tile_output_body.h"
 #include "transposed_convolution_bf16_body.h"
 #undef BUILD
 #undef LANES

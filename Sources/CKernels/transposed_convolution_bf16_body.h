@@ -59,12 +59,12 @@ INLINE void NAME(to_pairs)(const float *values, size_t count, uint32_t *pairs) {
 }
 
 // out->c[r][0..vectors * LANES) (+)= sum over taps t and pairs k < pairs of a[t][r][k * lda] .
-// b[t][k * ldb ..], then the output's bias, ReLU or mask (see pair_tile_output). A nonzero
+// b[t][k * ldb ..], then the output's bias, ReLU or mask (see tile_output). A nonzero
 // `rowStep` says the rows are evenly spaced (a[t][r] = a[t][0] + r * rowStep): a constant here,
 // one address register then serves every row of a tap, where 14 row pointers would not fit in
 // the 16 general registers beside the loop's own.
 INLINE void NAME(pair_tile)(int rows, int vectors, int rowStep, int taps, const uint32_t *a[][PAIR_ROWS], int lda,
-                            const uint32_t *const *b, int pairs, int ldb, const pair_tile_output *out) {
+                            const uint32_t *const *b, int pairs, int ldb, const tile_output *out) {
     VEC acc0[PAIR_ROWS], acc1[PAIR_ROWS];
     for (int r = 0; r < rows; r++) {
         acc0[r] = out->accumulate ? LOADV(out->c[r]) : 0;
@@ -106,15 +106,8 @@ INLINE void NAME(pair_tile)(int rows, int vectors, int rowStep, int taps, const 
     NAME(flush_subnormals_end)(state);
 #endif
     for (int r = 0; r < rows; r++) {
-        for (int v = 0; v < vectors; v++) {
-            VEC value = v ? acc1[r] : acc0[r];
-            if (out->bias) {
-                value += LOADV(out->bias + v * LANES);
-                if (out->relu) value = (VEC)((WORDS)value & ~(WORDS)(value < 0));
-            }
-            if (out->mask) value = (VEC)((WORDS)value & (WORDS)(LOADV(out->mask[r] + v * LANES) > 0));
-            STOREV(out->c[r] + v * LANES, value);
-        }
+        NAME(store_tile_vector)(out, r, 0, &acc0[r]);
+        if (vectors > 1) NAME(store_tile_vector)(out, r, 1, &acc1[r]);
     }
 }
 
@@ -137,7 +130,7 @@ INLINE void NAME(pair_tile)(int rows, int vectors, int rowStep, int taps, const 
 __attribute__((noinline)) static void NAME(pair_tile_fixed)(int rows, int vectors, int rowStep, int taps,
                                                             const uint32_t *a[][PAIR_ROWS], int lda,
                                                             const uint32_t *const *b, int pairs, int ldb,
-                                                            const pair_tile_output *out) {
+                                                            const tile_output *out) {
     // The row steps of the model's layers (pair words of 64 and 32 channels, and of 2 x 32 and
     // 2 x 64: every other cell of the output gradient), 1 (adjacent words) and none.
 #define PAIR_ROW_SWITCH                                                   \
@@ -231,7 +224,7 @@ static void NAME(deconv2x_forward_bf16)(const float *x, int batch, int height, i
                         for (int t = 0; t < taps.count; t++) b[t] = packed + taps.index[t] * panel / 2 + (size_t)o0 * pairs;
                         float *columnsOut[PAIR_ROWS];
                         for (int r = 0; r < rows; r++) columnsOut[r] = c[r] + o0;
-                        const pair_tile_output out = {.c = columnsOut, .bias = bias + o0, .relu = relu};
+                        const tile_output out = {.c = columnsOut, .bias = bias + o0, .relu = relu};
                         NAME(pair_tile_fixed)(rows, columns / LANES, rowStep, taps.count, a, 1, b, pairs, columns, &out);
                     }
                 }
@@ -295,7 +288,7 @@ static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int ba
                         const uint32_t *b[1] = {dyTap + o0};
                         float *sums[PAIR_ROWS];
                         for (int r = 0; r < rows; r++) sums[r] = g + (size_t)(i0 + r) * outputs + o0;
-                        const pair_tile_output out = {.c = sums, .accumulate = true};
+                        const tile_output out = {.c = sums, .accumulate = true};
                         NAME(pair_tile_fixed)(rows, NAME(pair_block_columns)(o0, outputs) / LANES, 1, 1, a, inputs, b,
                                               positionPairs, outputs, &out);
                     }
@@ -327,7 +320,7 @@ static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int ba
                 float *columnsOut[PAIR_ROWS];
                 const float *columnsMask[PAIR_ROWS];
                 for (int r = 0; r < rows; r++) { columnsOut[r] = c[r] + i0; columnsMask[r] = mask[r] + i0; }
-                const pair_tile_output out = {.c = columnsOut, .mask = columnsMask};
+                const tile_output out = {.c = columnsOut, .mask = columnsMask};
                 NAME(pair_tile_fixed)(rows, columns / LANES, rowStep, 9, a, 1, b, outputs / 2, columns, &out);
             }
         }

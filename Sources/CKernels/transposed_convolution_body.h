@@ -7,10 +7,6 @@
 // Every output element is one chain of fused multiply-adds in a fixed order (taps, then inputs,
 // or positions for weight gradients) whatever the tile, so builds with FMA give the same bits.
 
-#define NAME_JOIN(name, build) name##_##build
-#define NAME_EXPAND(name, build) NAME_JOIN(name, build)
-#define NAME(name) NAME_EXPAND(name, BUILD)
-
 #if LANES == 8
 #define VEC v8
 #define VECU v8u
@@ -32,9 +28,10 @@
 // (32 inputs each) and one tap's weights fill about half the vector registers.
 #define DX_PIXELS (LANES == 16 ? 4 : 2)
 
-// out[r][0..vectors * LANES) = sum over taps t and k < depth of a[t][r][k] * b[t][k][..].
+// out->c[r][0..vectors * LANES) = sum over taps t and k < depth of a[t][r][k] * b[t][k][..],
+// then the output's bias and ReLU or mask (see tile_output), straight from the registers.
 INLINE void NAME(tile_product)(int rows, int vectors, int taps, const float *a[][MAX_ROWS], const float *const *b,
-                               int depth, float out[][TILE_COLUMNS]) {
+                               int depth, const tile_output *out) {
     VEC acc0[MAX_ROWS], acc1[MAX_ROWS];
     for (int r = 0; r < rows; r++) { acc0[r] = 0; acc1[r] = 0; }
     const int ldb = vectors * LANES;
@@ -53,8 +50,8 @@ INLINE void NAME(tile_product)(int rows, int vectors, int taps, const float *a[]
         }
     }
     for (int r = 0; r < rows; r++) {
-        STOREV(out[r], acc0[r]);
-        if (vectors > 1) STOREV(out[r] + LANES, acc1[r]);
+        NAME(store_tile_vector)(out, r, 0, &acc0[r]);
+        if (vectors > 1) NAME(store_tile_vector)(out, r, 1, &acc1[r]);
     }
 }
 
@@ -101,7 +98,7 @@ INLINE void NAME(outer_sum)(int rows, int vectors, const float *x, int xStep, in
 #endif
 
 INLINE void NAME(tile_product_fixed)(int rows, int vectors, int taps, const float *a[][MAX_ROWS],
-                                     const float *const *b, int depth, float out[][TILE_COLUMNS]) {
+                                     const float *const *b, int depth, const tile_output *out) {
 #define TILE_PRODUCT(r, v) NAME(tile_product)(r, v, taps, a, b, depth, out)
     if (vectors == 2) {
         switch (rows) { ROW_CASES(TWO_VECTOR_CASE, TILE_PRODUCT) }
@@ -176,9 +173,10 @@ static void NAME(deconv2x_forward)(const float *x, int batch, int height, int wi
                         const int columns = NAME(block_columns)(o0, outputs);
                         const float *b[4];
                         for (int t = 0; t < taps.count; t++) b[t] = packed + taps.index[t] * panel + (size_t)o0 * inputs;
-                        float out[MAX_ROWS][TILE_COLUMNS];
-                        NAME(tile_product_fixed)(rows, columns / LANES, taps.count, a, b, inputs, out);
-                        for (int r = 0; r < rows; r++) store_activation(out[r], columns, bias + o0, relu, c[r] + o0);
+                        float *columnsOut[MAX_ROWS];
+                        for (int r = 0; r < rows; r++) columnsOut[r] = c[r] + o0;
+                        const tile_output out = {.c = columnsOut, .bias = bias + o0, .relu = relu};
+                        NAME(tile_product_fixed)(rows, columns / LANES, taps.count, a, b, inputs, &out);
                     }
                 }
             }
@@ -246,9 +244,11 @@ static void NAME(deconv2x_backward)(const float *dy, const float *x, int batch, 
                 const int columns = NAME(block_columns)(i0, inputs);
                 const float *b[9];
                 for (int tap = 0; tap < 9; tap++) b[tap] = packed + tap * panel + (size_t)i0 * outputs;
-                float out[MAX_ROWS][TILE_COLUMNS];
-                NAME(tile_product_fixed)(rows, columns / LANES, 9, a, b, outputs, out);
-                for (int r = 0; r < rows; r++) store_masked(out[r], columns, mask[r] + i0, c[r] + i0);
+                float *columnsOut[MAX_ROWS];
+                const float *columnsMask[MAX_ROWS];
+                for (int r = 0; r < rows; r++) { columnsOut[r] = c[r] + i0; columnsMask[r] = mask[r] + i0; }
+                const tile_output out = {.c = columnsOut, .mask = columnsMask};
+                NAME(tile_product_fixed)(rows, columns / LANES, 9, a, b, outputs, &out);
             }
         }
     }
