@@ -24,6 +24,9 @@
 // count is not a multiple of 2 * LANES.
 #define TILE_COLUMNS (2 * LANES)
 
+// Kernel rows whose gradients the output layer's backward sums at a time: all three where 32
+// registers hold their accumulators (18), so that enough chains are in flight.
+#define KERNEL_ROWS (LANES == 16 ? 3 : 1)
 // Pixels whose input gradients the output layer's backward sums at a time: their accumulators
 // (32 inputs each) and one tap's weights fill about half the vector registers.
 #define DX_PIXELS (LANES == 16 ? 4 : 2)
@@ -332,26 +335,32 @@ static void NAME(deconv1x_single_backward)(const float *dy, const float *x, int 
             }
         biasGradient[0] += biasSum;
 
-        // Kernel: dy(oy, ox) times x(oy + 1 - ky, ox + 1 - kx), a kernel row's three taps and
+        // Kernel: dy(oy, ox) times x(oy + 1 - ky, ox + 1 - kx), KERNEL_ROWS kernel rows' taps and
         // 32 inputs at a time (one broadcast of dy serves all their accumulators).
-        for (int ky = 0; ky < 3; ky++) {
+        for (int ky0 = 0; ky0 < 3; ky0 += KERNEL_ROWS) {
             for (int i = 0; i < inputs; i += 32) {
-                float *k = kernelGradient + ky * 3 * inputs + i;
-                VEC acc[3][32 / LANES];
-                for (int kx = 0; kx < 3; kx++)
-                    for (int v = 0; v < 32 / LANES; v++) acc[kx][v] = LOADV(k + kx * inputs + LANES * v);
+                float *k = kernelGradient + ky0 * 3 * inputs + i;
+                VEC acc[KERNEL_ROWS][3][32 / LANES];
+                for (int dky = 0; dky < KERNEL_ROWS; dky++)
+                    for (int kx = 0; kx < 3; kx++)
+                        for (int v = 0; v < 32 / LANES; v++)
+                            acc[dky][kx][v] = LOADV(k + (dky * 3 + kx) * inputs + LANES * v);
                 for (int oy = 0; oy < height; oy++) {
-                    const float *xp = xg + (oy + 2 - ky) * row + 2 * inputs + i;   // x(oy + 1 - ky, ox + 1)
+                    const float *xp = xg + (oy + 2 - ky0) * row + 2 * inputs + i;   // x(oy + 1 - ky0, ox + 1)
                     const float *gp = image + oy * width;
                     for (int ox = 0; ox < width; ox++, xp += inputs) {
                         const VEC g = gp[ox];
-                        for (int kx = 0; kx < 3; kx++)
-                            for (int v = 0; v < 32 / LANES; v++)
-                                acc[kx][v] = g * LOADV(xp - kx * inputs + LANES * v) + acc[kx][v];
+#pragma unroll
+                        for (int dky = 0; dky < KERNEL_ROWS; dky++)
+                            for (int kx = 0; kx < 3; kx++)
+                                for (int v = 0; v < 32 / LANES; v++)
+                                    acc[dky][kx][v] = g * LOADV(xp - dky * row - kx * inputs + LANES * v) + acc[dky][kx][v];
                     }
                 }
-                for (int kx = 0; kx < 3; kx++)
-                    for (int v = 0; v < 32 / LANES; v++) STOREV(k + kx * inputs + LANES * v, acc[kx][v]);
+                for (int dky = 0; dky < KERNEL_ROWS; dky++)
+                    for (int kx = 0; kx < 3; kx++)
+                        for (int v = 0; v < 32 / LANES; v++)
+                            STOREV(k + (dky * 3 + kx) * inputs + LANES * v, acc[dky][kx][v]);
             }
         }
 
@@ -394,6 +403,7 @@ static void NAME(deconv1x_single_backward)(const float *dy, const float *x, int 
 #undef VECU
 #undef BITS
 #undef DX_PIXELS
+#undef KERNEL_ROWS
 #undef LOADV
 #undef STOREV
 #undef TILE_COLUMNS
