@@ -135,11 +135,13 @@ struct ReportPageTests {
         let found = try JSONDecoder().decode(Result.self, from: Data(json.utf8))
         #expect(found.errors.isEmpty, "errors on the page: \(found.errors)")
         #expect(found.ready)
-        // Well under a frame when the machine is free (about 2.5 ms here); the bound only
-        // catches a decoder gone badly slow, on a machine however busy.
+        // Well under a frame when the machine is free (about 3 ms, half the plain matmul's time);
+        // measured against that matmul, timed beside it, so that the bound holds on a machine
+        // of any speed and however busy, and only catches a decoder gone badly slow.
         let speed = try #require(found.speed)
         print("a decode in the page: \(speed.decodeMs) ms (median), a plain matmul of as many multiply-adds \(speed.matmulMs) ms")
-        #expect(speed.decodeMs < 50, "a decode takes \(speed.decodeMs) ms (median; a plain matmul of as many multiply-adds \(speed.matmulMs) ms)")
+        #expect(speed.decodeMs < 4 * speed.matmulMs,
+                "a decode takes \(speed.decodeMs) ms (median), a plain matmul of as many multiply-adds \(speed.matmulMs) ms")
 
         let weights = try InferenceWeights(run, warn: { _ in })
         let test = try ImageSet.load(.test, from: VAEProcess.repository.appendingPathComponent("data/mnist"))
