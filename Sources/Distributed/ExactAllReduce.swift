@@ -100,7 +100,7 @@ public final class ExactAllReduce<Extra: CaseIterable & RawRepresentable & Senda
     /// terms of every rank into `total`. Returns the marks of all ranks together. The parts'
     /// threads must have finished.
     public func reduce(marks: ExactAllReduceMarks) throws -> ExactAllReduceMarks {
-        for part in parts { part.finishAll() }
+        for part in parts { part.finish() }
         let early: ExactAllReduceMarks
         if let roundThread, earlyRoundStarted {
             let waited = ContinuousClock.now

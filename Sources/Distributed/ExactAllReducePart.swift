@@ -54,8 +54,9 @@ extension ExactAllReduce {
             }
         }
 
-        /// Every group is final once the part's thread is done.
-        func finishAll() {
+        /// Says that the part's thread is done with the round: every group is final, and the
+        /// early ones can be summed while other parts still compute.
+        public func finish() {
             for g in groups.indices where !shares[g].isFinal { finish(g) }
         }
 

@@ -39,9 +39,9 @@ final class TestScoring {
         let plan = MicroBatchPlan(images: count, microBatchSize: chunk)
         sum.start()
         parameters.withUnsafeBufferPointer { parameters in
-            workers.inParallel(over: plan.share(rank: communicator.rank, of: communicator.size)) { w, chunks in
+            workers.inParallel(dealing: plan.share(rank: communicator.rank, of: communicator.size)) { w, chunks in
                 let b = workers.buffers[w], part = sum.parts[w]
-                for index in chunks {
+                while let index = chunks.take() {
                     let images = (index * chunk)..<min(index * chunk + chunk, count)
                     b.load(images, of: testData)
                     let losses = model.evaluate(parameters: parameters.baseAddress!, inputs: b.inputs, targets: b.targets,
@@ -49,8 +49,9 @@ final class TestScoring {
                     let term = part.nextTerm()
                     term[.reconstruction] = Float(losses.reconstruction)
                     term[.kl] = Float(losses.kl)
-                    guard part.add(term) else { return }
+                    guard part.add(term) else { break }
                 }
+                part.finish()
             }
         }
         guard try !sum.reduce(marks: []).contains(.failed) else { return nil }

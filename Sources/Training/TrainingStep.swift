@@ -4,8 +4,8 @@ import Kernels
 import Model
 
 /// One optimiser step on a global batch. The batch is cut into micro-batches of a fixed size at
-/// fixed places; each rank computes a contiguous share of them (split again between its
-/// threads), and their gradients meet in an exact integer sum. So every rank ends with the same
+/// fixed places; each rank computes a contiguous share of them (its threads taking them one
+/// at a time as they come free), and their gradients meet in an exact integer sum. So every rank ends with the same
 /// total whatever the world size or the thread count, and bit for bit what one process with one
 /// thread gets.
 final class TrainingStep {
@@ -29,7 +29,7 @@ final class TrainingStep {
         self.communicator = communicator
         self.faults = faults
         // A thread holds each of its micro-batches' gradients until the step's exponents are
-        // agreed on: at most its share of a full batch. Each tensor is a block. The micro-batches
+        // agreed on: at most its rank's share of a full batch. Each tensor is a block. The micro-batches
         // of a full batch, fixed by the run's identity, choose the encoding. The groups from
         // where the model's backward pass says gradients are final (the decoder's last layers)
         // are summed while the rest of it runs.
@@ -63,9 +63,9 @@ final class TrainingStep {
         if faults.freezesInSum(step: number, rank: rank) { communicator.stopInside(nextCollective: "exact sum") }
         sum.start()
         state.parameters.withUnsafeBufferPointer { parameters in
-            workers.inParallel(over: share) { w, microBatches in
+            workers.inParallel(dealing: share) { w, microBatches in
                 let b = workers.buffers[w], part = sum.parts[w]
-                for microBatch in microBatches {
+                while let microBatch = microBatches.take() {
                     let start = batch.startIndex + microBatch * micro
                     let images = batch[start..<min(start + micro, batch.endIndex)].lazy.map { Int($0) }
                     b.load(images, of: data)
@@ -73,19 +73,20 @@ final class TrainingStep {
                         random.normals(.noise, item: UInt32(epoch), index: UInt64(i), count: latent, into: b.eps + j * latent)
                     }
                     // The model writes the gradients straight into the part's term, and tells the
-                    // part (in the thread's last micro-batch) where they are final.
+                    // part where they are final once no micro-batch is left to take: this is the
+                    // thread's last.
                     let term = part.nextTerm()
-                    let last = microBatch == microBatches.last
                     let sums = model.trainingStep(parameters: parameters.baseAddress!, gradients: term.values, inputs: b.inputs,
                                                   targets: b.targets, eps: b.eps, batch: images.count, lossScale: scale,
                                                   klWeight: configuration.klWeight, precision: configuration.precision,
                                                   workspace: b.workspace,
-                                                  gradientsFinal: { if last { part.finalValues(from: $0, of: term) } })
+                                                  gradientsFinal: { if microBatches.isEmpty { part.finalValues(from: $0, of: term) } })
                     term[.reconstruction] = Float(sums.reconstruction) * scale
                     term[.kl] = Float(sums.kl) * scale
                     if microBatch == poisoned { term.values[0] = .nan }
-                    guard part.add(term) else { return }
+                    guard part.add(term) else { break }
                 }
+                part.finish()
             }
         }
         let marks = try sum.reduce(marks: stopRequested() ? .stop : [])

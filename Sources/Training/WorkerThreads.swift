@@ -1,6 +1,7 @@
 import Dataset
 import Dispatch
 import Model
+import Synchronization
 
 /// The threads of this rank that share out a step's micro-batches (and the test images), each
 /// with buffers of its own.
@@ -12,28 +13,47 @@ final class WorkerThreads {
         buffers = (0..<count).map { _ in StepBuffers(model: model, microBatch: microBatchSize) }
     }
 
-    /// The most of `items`, shared between `ranks` ranks and then between these threads, that
-    /// one thread computes: what its part of an exact sum must hold.
+    /// The most of `items`, shared between `ranks` ranks, that one thread may compute: a part
+    /// of an exact sum holds that many. The threads take items as they come free, so one may
+    /// take all of its rank's.
     func mostPerThread(of items: Int, ranks: Int) -> Int {
-        let perRank = (items + ranks - 1) / ranks
-        return max(1, (perRank + count - 1) / count)
+        max(1, (items + ranks - 1) / ranks)
     }
 
-    /// Deals `items` to the threads in contiguous runs and runs `body` on each thread's run
-    /// concurrently, with the thread's index.
-    func inParallel(over items: Range<Int>, _ body: (_ thread: Int, _ run: Range<Int>) -> Void) {
+    /// Runs `body` on every thread concurrently, with the thread's index and `items` to take
+    /// from: each thread takes the next item as it comes free, so a thread that the machine's
+    /// other work slows (on a shared machine, for a third of a step) takes fewer. Who computes
+    /// what must not change the result: the callers sum exactly.
+    func inParallel(dealing items: Range<Int>, _ body: (_ thread: Int, _ items: Dealer) -> Void) {
         guard !items.isEmpty else { return }
-        let plan = MicroBatchPlan(images: items.count, microBatchSize: 1), threads = count
-        // Each thread's buffers are touched by that thread only, and the parameters and the
-        // data are only read while the threads run: nothing is shared mutably.
+        let dealer = Dealer(items)
         withoutActuallyEscaping(body) { body in
+            // Each thread's buffers are touched by that thread only, and the parameters and
+            // the data are only read while the threads run: nothing is shared mutably.
             nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: threads) { w in
-                let run = plan.share(rank: w, of: threads)
-                body(w, (items.lowerBound + run.lowerBound)..<(items.lowerBound + run.upperBound))
-            }
+            DispatchQueue.concurrentPerform(iterations: count) { body($0, dealer) }
         }
     }
+}
+
+/// The items of a range, handed out one at a time to whichever thread asks.
+final class Dealer: Sendable {
+    private let next: Atomic<Int>
+    private let end: Int
+
+    init(_ items: Range<Int>) {
+        next = Atomic(items.lowerBound)
+        end = items.upperBound
+    }
+
+    /// The next item nobody has taken, or nil when all are taken.
+    func take() -> Int? {
+        let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        return item < end ? item : nil
+    }
+
+    /// Every item is taken: the one a thread holds is its last.
+    var isEmpty: Bool { next.load(ordering: .relaxed) >= end }
 }
 
 /// What one worker thread reuses every step: a micro-batch's inputs and its workspace.

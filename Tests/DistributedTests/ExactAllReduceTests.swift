@@ -28,11 +28,12 @@ struct ExactAllReduceTests {
         }
     }
 
-    /// Sums `terms` over `ranks` ranks of `threads` threads each, terms dealt in contiguous
-    /// runs; `marks(rank)` is what each rank brings. Returns every rank's total and marks.
+    /// Sums `terms` over `ranks` ranks of `threads` threads each, terms dealt to ranks in
+    /// contiguous runs and to a rank's threads by `deal` (contiguous runs unless given); `marks(rank)` is what each rank brings. Returns every rank's total and marks.
     /// With `early`, the second block is an early group, finished before each part's last
-    /// term is added (or, when `finishEarly` is false, only by `reduce`).
+    /// term is added and the part finished after it (or, when `finishEarly` is false, only by `reduce`).
     static func reduce(_ terms: [[Float]], ranks: Int, threads: Int, early: Bool = false, finishEarly: Bool = true,
+                       deal: @escaping @Sendable (Range<Int>, Int) -> [[Int]] = { runs($0, parts: $1).map(Array.init) },
                        marks: @escaping @Sendable (Int) -> ExactAllReduceMarks = { _ in [] })
         -> [(total: [Float], marks: ExactAllReduceMarks)] {
         let group = ThreadGroup(size: ranks)
@@ -44,7 +45,7 @@ struct ExactAllReduceTests {
                 let roundTerms = round == 0 ? terms.map { $0.map { $0 * 3 } } : terms
                 sum.start()
                 let rankTerms = runs(roundTerms.indices, parts: ranks)[communicator.rank]
-                for (part, run) in zip(sum.parts, runs(rankTerms, parts: threads)) {
+                for (part, run) in zip(sum.parts, deal(rankTerms, threads)) {
                     for t in run {
                         let term = part.nextTerm()
                         term.values.update(from: roundTerms[t], count: blocks.last!.upperBound)
@@ -53,6 +54,7 @@ struct ExactAllReduceTests {
                         term[.second] = roundTerms[t][54]
                         guard part.add(term) else { break }
                     }
+                    if finishEarly { part.finish() }
                 }
                 let agreed = try sum.reduce(marks: marks(communicator.rank))
                 if round == 1 {
@@ -97,6 +99,31 @@ struct ExactAllReduceTests {
                 for j in block {
                     let units = terms.reduce(Int64(0)) { $0 + Int64((Double($1[j]) / unit).rounded(.down)) }
                     #expect(single.total[j] == Float(Double(units) * unit), "value \(j)")
+                }
+            }
+        }
+    }
+
+    /// A rank's threads take its terms as they come free: any thread may hold any of them, in
+    /// any order, or none. The total keeps its bits however they are dealt.
+    @Test(arguments: [7, 64])
+    func sameBitsHoweverARanksTermsAreDealtToItsThreads(termCount: Int) throws {
+        let terms = Self.terms(termCount, seed: 11)
+        let single = try #require(Self.reduce(terms, ranks: 1, threads: 1).first)
+        let deals: [(String, @Sendable (Range<Int>, Int) -> [[Int]])] = [
+            ("all to the last thread", { items, threads in Array(repeating: [], count: threads - 1) + [Array(items)] }),
+            ("round robin, backwards", { items, threads in
+                (0..<threads).map { p in items.reversed().enumerated().filter { $0.offset % threads == p }.map(\.element) } }),
+            ("one to the first, the rest to the second", { items, threads in
+                [Array(items.prefix(1)), Array(items.dropFirst())] + Array(repeating: [], count: threads - 2) }),
+        ]
+        for (ranks, threads) in [(1, 2), (2, 3), (3, 2)] {
+            for early in [false, true] {
+                for (name, deal) in deals {
+                    for (rank, result) in Self.reduce(terms, ranks: ranks, threads: threads, early: early, deal: deal).enumerated() {
+                        #expect(result.total.map(\.bitPattern) == single.total.map(\.bitPattern),
+                                "\(ranks) ranks x \(threads) threads, \(name), early groups: \(early), rank \(rank)")
+                    }
                 }
             }
         }
