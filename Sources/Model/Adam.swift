@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Adam's hyperparameters, Keras 3's defaults.
 public struct AdamHyperparameters: Sendable, Equatable {
@@ -66,11 +67,9 @@ public struct Adam: Sendable {
         parameters.withUnsafeMutableBufferPointer { parameters in
             m.withUnsafeMutableBufferPointer { m in
                 v.withUnsafeMutableBufferPointer { v in
-                    for i in 0..<m.count {
-                        m[i] += (g[i] - m[i]) * oneMinusBeta1
-                        v[i] += (g[i] * g[i] - v[i]) * oneMinusBeta2
-                        parameters[i] -= (m[i] * alpha) / (v[i].squareRoot() + epsilon)
-                    }
+                    AdamUpdate.apply(parameters: parameters.baseAddress!, m: m.baseAddress!, v: v.baseAddress!, gradients: g,
+                                     count: m.count, alpha: alpha, oneMinusBeta1: oneMinusBeta1,
+                                     oneMinusBeta2: oneMinusBeta2, epsilon: epsilon)
                 }
             }
         }

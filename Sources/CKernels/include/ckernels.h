@@ -33,6 +33,12 @@ void vae_block_exact_add32(const float *values, int32_t *sums, size_t count, int
 /// `totals[i] = sums[i]` units of 2^(exponent - precision), rounded to float32.
 void vae_block_exact_total32(const int32_t *sums, float *totals, size_t count, int exponent, int precision);
 
+// Adam's update as Keras computes it (float32, rounded after every operation), for `count`
+// parameters with their moments `m` and `v` and their gradients `g`: m += (g - m)(1 - beta1),
+// v += (g^2 - v)(1 - beta2), parameters -= m alpha / (sqrt(v) + epsilon).
+void vae_adam_update(float *parameters, float *m, float *v, const float *g, size_t count, float alpha,
+                     float oneMinusBeta1, float oneMinusBeta2, float epsilon);
+
 // Direct kernels for the decoder's 3x3 transposed convolutions ("same" padding), written for
 // its shapes: no patch matrices, no scatter, bias and ReLU fused into the products.
 //
