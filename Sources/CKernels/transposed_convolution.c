@@ -33,9 +33,9 @@ typedef uint32_t w16u __attribute__((ext_vector_type(16), aligned(4)));
 // Pairwise sums of neighbouring lanes, a's then b's in each half: AVX's horizontal add.
 #define PAIR_SUMS(a, b) (__builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14) + \
                          __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15))
-enum { PIXELS = 8 };
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
+static inline int max_int(int a, int b) { return a > b ? a : b; }
 
 // Where in a grid the interior position p (row-major, `width` a row) is.
 static inline size_t interior_cell(int p, int width, int row, int channels) {

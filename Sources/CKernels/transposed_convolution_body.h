@@ -30,6 +30,9 @@
 // Pixels whose input gradients the output layer's backward sums at a time: their accumulators
 // (32 inputs each) and one tap's weights fill about half the vector registers.
 #define DX_PIXELS (LANES == 16 ? 4 : 2)
+// Output pixels of a row whose outputs the output layer's forward sums at a time: half the
+// model's row of 28 where 32 registers hold their accumulators.
+#define ROW_PIXELS (LANES == 16 ? 14 : 7)
 
 // out->c[r][0..vectors * LANES) = sum over taps t and k < depth of a[t][r][k] * b[t][k][..],
 // then the output's bias and ReLU or mask (see tile_output), straight from the registers.
@@ -262,46 +265,61 @@ static void NAME(deconv2x_backward)(const float *dy, const float *x, int batch, 
 // sums are short (32 inputs a tap), and the same lanes keep its bits the same in every FMA build.
 
 // Stride 1, one output: y(oy, ox) = sum over taps of x(oy + 1 - ky, ox + 1 - kx) . kernel[tap].
-// Eight output pixels at a time, each with one accumulator of 8 input channels (eight
-// independent chains keep both FMA units busy); then one reduction turns the eight
-// accumulators into the eight outputs.
-// One image; inlined with `inputs` a constant where it is the model's (32), so that a kernel
-// row's three taps unroll into fixed displacements from one pointer a pixel (the copy for other
-// counts cannot unroll, which is no fault).
+// `group` neighbouring output pixels of a row at a time, each with one accumulator of 8 input
+// channels (independent chains keep both FMA units busy), read at fixed displacements from one
+// pointer; then each pixel's 8 lanes are summed in one fixed tree, so the grouping never shows
+// in the bits. Stores the pixels from `first` on.
+// Inlined with `group` and `inputs` constants (the model's inputs: 32), so that the taps and
+// the pixels unroll (the copy for other input counts cannot unroll, which is no fault).
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wpass-failed"
-INLINE void NAME(deconv1x_single_forward_image)(const float *xg, int height, int width, int inputs,
-                                                const float *kernel, const float *bias, float *image) {
-    const int row = (width + 2) * inputs, positions = height * width;
-    for (int p0 = 0; p0 < positions; p0 += PIXELS) {
-        // A last partial group repeats its last pixel, and stores only the real ones.
-        const float *at[PIXELS];
-        for (int j = 0; j < PIXELS; j++) {
-            const int p = min_int(p0 + j, positions - 1);
-            at[j] = xg + (p / width + 2) * row + (p % width + 2) * inputs;
-        }
-        v8 acc[PIXELS];
-        for (int j = 0; j < PIXELS; j++) acc[j] = 0;
-        for (int ky = 0; ky < 3; ky++) {
-            const float *rowAt[PIXELS];
-            for (int j = 0; j < PIXELS; j++) rowAt[j] = at[j] - ky * row;
+INLINE void NAME(output_pixels)(int group, const float *at, int row, int inputs, const float *kernel, float bias,
+                                int first, float *out) {
+    v8 acc[ROW_PIXELS + 7];
+    for (int j = 0; j < group; j++) acc[j] = 0;
+    for (int ky = 0; ky < 3; ky++) {
 #pragma unroll
-            for (int kx = 0; kx < 3; kx++) {
-                const float *k = kernel + (ky * 3 + kx) * inputs;
+        for (int kx = 0; kx < 3; kx++) {
+            const float *k = kernel + (ky * 3 + kx) * inputs, *x = at - ky * row - kx * inputs;
 #pragma unroll
-                for (int i = 0; i < inputs; i += 8) {
-                    const v8 weights = LOAD8(k + i);
+            for (int i = 0; i < inputs; i += 8) {
+                const v8 weights = LOAD8(k + i);
 #pragma unroll
-                    for (int j = 0; j < PIXELS; j++)
-                        acc[j] = LOAD8(rowAt[j] - kx * inputs + i) * weights + acc[j];
-                }
+                for (int j = 0; j < group; j++) acc[j] = LOAD8(x + j * inputs + i) * weights + acc[j];
             }
         }
-        const v8 q0 = PAIR_SUMS(PAIR_SUMS(acc[0], acc[1]), PAIR_SUMS(acc[2], acc[3]));
-        const v8 q1 = PAIR_SUMS(PAIR_SUMS(acc[4], acc[5]), PAIR_SUMS(acc[6], acc[7]));
+    }
+    // Eight pixels a reduction; a last partial eight repeats its last pixel.
+    for (int j = group; j < ((group + 7) & ~7); j++) acc[j] = acc[group - 1];
+    for (int j0 = 0; j0 < group; j0 += 8) {
+        const v8 *a = acc + j0;
+        const v8 q0 = PAIR_SUMS(PAIR_SUMS(a[0], a[1]), PAIR_SUMS(a[2], a[3]));
+        const v8 q1 = PAIR_SUMS(PAIR_SUMS(a[4], a[5]), PAIR_SUMS(a[6], a[7]));
         const v8 sums = __builtin_shufflevector(q0, q1, 0, 1, 2, 3, 8, 9, 10, 11) +
                         __builtin_shufflevector(q0, q1, 4, 5, 6, 7, 12, 13, 14, 15);
-        for (int j = 0; j < PIXELS && p0 + j < positions; j++) image[p0 + j] = sums[j] + bias[0];
+        for (int j = max_int(first, j0); j < min_int(group, j0 + 8); j++) out[j] = sums[j - j0] + bias;
+    }
+}
+
+// One image, a row at a time: groups of ROW_PIXELS, the last one moved back to end at the row's
+// end (its overlap is computed twice, the same bits both times); rows narrower than a group one
+// pixel at a time.
+INLINE void NAME(deconv1x_single_forward_image)(const float *xg, int height, int width, int inputs,
+                                                const float *kernel, const float *bias, float *image) {
+    const int row = (width + 2) * inputs;
+    for (int oy = 0; oy < height; oy++) {
+        // x(oy + 1 - ky, ox + 1 - kx) at ky = kx = 0 is the grid's cell (oy + 2, ox + 2).
+        const float *at = xg + (oy + 2) * row + 2 * inputs;
+        float *out = image + oy * width;
+        if (width < ROW_PIXELS) {
+            for (int ox = 0; ox < width; ox++)
+                NAME(output_pixels)(1, at + ox * inputs, row, inputs, kernel, bias[0], 0, out + ox);
+            continue;
+        }
+        for (int done = 0; done < width; done += ROW_PIXELS) {
+            const int ox0 = min_int(done, width - ROW_PIXELS);
+            NAME(output_pixels)(ROW_PIXELS, at + ox0 * inputs, row, inputs, kernel, bias[0], done - ox0, out + ox0);
+        }
     }
 }
 
@@ -403,6 +421,7 @@ static void NAME(deconv1x_single_backward)(const float *dy, const float *x, int 
 #undef VECU
 #undef BITS
 #undef DX_PIXELS
+#undef ROW_PIXELS
 #undef KERNEL_ROWS
 #undef LOADV
 #undef STOREV
