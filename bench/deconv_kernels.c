@@ -1,17 +1,24 @@
 // The decoder's transposed-convolution kernels alone, at the model's shapes, in one build:
 // forward and backward of its three layers on micro-batches of 16, as a training step calls them.
-//   cc -O2 -I Sources/CKernels/include bench/deconv_kernels.c Sources/CKernels/transposed_convolution.c
+//   clang -O2 -I Sources/CKernels/include bench/deconv_kernels.c Sources/CKernels/transposed_convolution.c
 //   ./a.out BUILD [MICRO_BATCHES [PRECISION]]   BUILD: baseline, avx2, avx512 or avx512bf16;
 //                                               PRECISION: fp32 (default) or bf16 (the two
 //                                               upsampling layers, as --precision bf16 runs them)
 // Prints the build, the micro-batches run and their images/s, for whole-process timing from
-// outside (e.g. /usr/bin/time, or two builds in alternation).
+// outside (e.g. /usr/bin/time, or two builds in alternation); then each kernel's microseconds an
+// image and GFLOP/s (2 FLOP a multiply-add), to set against one core's sgemm peak.
 #include "ckernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static float *filled(size_t count, unsigned *seed, float low, float high) {
     float *values = malloc(sizeof(float) * count);
@@ -63,19 +70,36 @@ int main(int argc, char **argv) {
     float *dx1 = malloc(sizeof(float) * batch * 7 * 7 * 64);
     float *dx2 = calloc((size_t)batch * vae_grid_count(14, 14, 64), sizeof(float));
     float *dx3 = calloc((size_t)batch * vae_grid_count(28, 28, 32), sizeof(float));
-    struct timespec start, end;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    // Multiply-adds an image: each input position meets 9 taps x inputs x outputs (stride 2),
+    // each output pixel 9 taps x 32 inputs (the output layer); a backward pass does twice a forward's.
+    enum { KERNELS = 6 };
+    const char *names[KERNELS] = {"deconv1 forward", "deconv2 forward", "output forward", "output backward",
+                                  "deconv2 backward", "deconv1 backward"};
+    const double macs[KERNELS] = {7 * 7 * 9 * 64 * 64, 14 * 14 * 9 * 64 * 32, 28 * 28 * 9 * 32, 2 * 28 * 28 * 9 * 32,
+                                  2 * 14 * 14 * 9 * 64 * 32, 2 * 7 * 7 * 9 * 64 * 64};
+    double spent[KERNELS] = {0};
+    const double start = seconds_now();
     for (int step = 0; step < steps; step++) {
+        double t[KERNELS + 1];
+        t[0] = seconds_now();
         forward(x1, batch, 7, 7, 64, k1, bias, 64, true, scratch, x2);
+        t[1] = seconds_now();
         forward(x2, batch, 14, 14, 64, k2, bias, 32, true, scratch, x3);
+        t[2] = seconds_now();
         vae_deconv1x_single_forward(x3, batch, 28, 28, 32, k3, bias, logits);
+        t[3] = seconds_now();
         vae_deconv1x_single_backward(dLogits, x3, batch, 28, 28, 32, k3, g3, gb, dyGrid, dx3);
+        t[4] = seconds_now();
         backward(dy3, x2, batch, 14, 14, 64, 32, k2, scratch, g2, gb, dx2, true);
+        t[5] = seconds_now();
         backward(dy2, x1, batch, 7, 7, 64, 64, k1, scratch, g1, gb, dx1, false);
+        t[6] = seconds_now();
+        for (int k = 0; k < KERNELS; k++) spent[k] += t[k + 1] - t[k];
     }
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    const double seconds = (double)(end.tv_sec - start.tv_sec) + 1e-9 * (double)(end.tv_nsec - start.tv_nsec);
+    const double seconds = seconds_now() - start, images = (double)steps * batch;
     printf("build=%s precision=%s micro_batches=%d images_per_second=%.0f checksum=%g\n", argv[1], bf16 ? "bf16" : "fp32", steps,
-           steps * batch / seconds, (double)(g1[0] + g2[0] + g3[0] + logits[0] + dx1[0]));
+           images / seconds, (double)(g1[0] + g2[0] + g3[0] + logits[0] + dx1[0]));
+    for (int k = 0; k < KERNELS; k++)
+        printf("  %-17s %6.1f us/image %6.1f GFLOP/s\n", names[k], 1e6 * spent[k] / images, 2 * macs[k] * images / spent[k] * 1e-9);
     return 0;
 }
