@@ -2,11 +2,7 @@
 
 #include <math.h>
 
-#if defined(__x86_64__)
-#define KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define KERNEL
-#endif
+#include "target_clones.h"
 
 // Keras rounds to float32 after every operation: no fused multiply-adds here, so that every
 // build, and the vector lanes and the scalar tail alike, give Keras's bits.

@@ -3,11 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#define KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define KERNEL
-#endif
+#include "target_clones.h"
 
 int vae_block_exponent(const float *values, size_t count) {
     // The largest exponent field (the sign and mantissa masked off) bounds every magnitude.

@@ -4,10 +4,10 @@ import Kernels
 import Model
 
 /// One optimiser step on a global batch. The batch is cut into micro-batches of a fixed size at
-/// fixed places; each rank computes a contiguous share of them (its threads taking them one
-/// at a time as they come free), and their gradients meet in an exact integer sum. So every rank ends with the same
-/// total whatever the world size or the thread count, and bit for bit what one process with one
-/// thread gets.
+/// fixed places; each rank computes a contiguous share of them (its threads taking them one at
+/// a time as they come free), and their gradients meet in an exact integer sum. So every rank
+/// ends with the same total whatever the world size or the thread count, and bit for bit what
+/// one process with one thread gets.
 final class TrainingStep {
     private let model: VAE
     private let configuration: TrainingConfiguration
@@ -29,10 +29,10 @@ final class TrainingStep {
         self.communicator = communicator
         self.faults = faults
         // A thread holds each of its micro-batches' gradients until the step's exponents are
-        // agreed on: at most its rank's share of a full batch. Each tensor is a block. The micro-batches
-        // of a full batch, fixed by the run's identity, choose the encoding. The groups from
-        // where the model's backward pass says gradients are final (the decoder's last layers)
-        // are summed while the rest of it runs.
+        // agreed on: at most its rank's share of a full batch. Each tensor is a block. The
+        // micro-batches of a full batch, fixed by the run's identity, choose the encoding. The
+        // groups from where the model's backward pass says gradients are final (the decoder's
+        // last layers) are summed while the rest of it runs.
         let microBatches = MicroBatchPlan(images: c.batchSize, microBatchSize: c.microBatchSize).count
         sum = ExactAllReduce(blocks: model.layout.specs.map(\.range), earlyStarts: model.gradientsFinalOffsets,
                              terms: microBatches, parts: workers.count,

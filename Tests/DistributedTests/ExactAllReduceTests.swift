@@ -29,9 +29,10 @@ struct ExactAllReduceTests {
     }
 
     /// Sums `terms` over `ranks` ranks of `threads` threads each, terms dealt to ranks in
-    /// contiguous runs and to a rank's threads by `deal` (contiguous runs unless given); `marks(rank)` is what each rank brings. Returns every rank's total and marks.
-    /// With `early`, the second block is an early group, finished before each part's last
-    /// term is added and the part finished after it (or, when `finishEarly` is false, only by `reduce`).
+    /// contiguous runs and to a rank's threads by `deal` (contiguous runs unless given);
+    /// `marks(rank)` is what each rank brings. Returns every rank's total and marks. With
+    /// `early`, the second block is an early group, finished before each part's last term is
+    /// added, and the part finished after it (or, when `finishEarly` is false, only by `reduce`).
     static func reduce(_ terms: [[Float]], ranks: Int, threads: Int, early: Bool = false, finishEarly: Bool = true,
                        deal: @escaping @Sendable (Range<Int>, Int) -> [[Int]] = { runs($0, parts: $1).map(Array.init) },
                        marks: @escaping @Sendable (Int) -> ExactAllReduceMarks = { _ in [] })
