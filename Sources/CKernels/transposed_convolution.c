@@ -163,10 +163,12 @@ typedef struct {
 } tile_output;
 
 typedef struct {
-    void (*deconv2x_forward)(const float *, int, int, int, int, const float *, const float *, int, bool, float *,
-                             float *);
-    void (*deconv2x_backward)(const float *, const float *, int, int, int, int, int, const float *, float *, float *,
-                              float *, float *, bool);
+    void (*deconv2x_pack_forward)(const float *, int, int, float *);
+    void (*deconv2x_forward_packed)(const float *, int, int, int, int, const float *, const float *, int, bool,
+                                    float *);
+    void (*deconv2x_pack_backward)(const float *, int, int, float *);
+    void (*deconv2x_backward_images)(const float *, const float *, int, int, int, int, int, float *, int, int, float *,
+                                     float *, bool);
     void (*deconv1x_single_forward)(const float *, int, int, int, int, const float *, const float *, float *);
     void (*deconv1x_single_backward)(const float *, const float *, int, int, int, int, const float *, float *,
                                      float *, float *, float *);
@@ -179,7 +181,9 @@ typedef struct {
 
 // One build's table: its float32 kernels, and its bfloat16 ones (or NULL).
 #define KERNEL_TABLE(build, bf16_build) { \
-    .deconv2x_forward = deconv2x_forward_##build, .deconv2x_backward = deconv2x_backward_##build, \
+    .deconv2x_pack_forward = deconv2x_pack_forward_##build, .deconv2x_forward_packed = deconv2x_forward_packed_##build, \
+    .deconv2x_pack_backward = deconv2x_pack_backward_##build, \
+    .deconv2x_backward_images = deconv2x_backward_images_##build, \
     .deconv1x_single_forward = deconv1x_single_forward_##build, \
     .deconv1x_single_backward = deconv1x_single_backward_##build, \
     .deconv2x_forward_bf16 = deconv2x_forward_bf16_##bf16_build, \
@@ -319,17 +323,43 @@ bool vae_kernel_build_use_on_this_thread(int build) {
     return true;
 }
 
+void vae_deconv2x_pack_forward(const float *kernel, int inputs, int outputs, float *packed) {
+    table_of(vae_kernel_build_in_use())->deconv2x_pack_forward(kernel, inputs, outputs, packed);
+}
+
+void vae_deconv2x_forward_packed(const float *x, int batch, int height, int width, int inputs, const float *packed,
+                                 const float *bias, int outputs, bool relu, float *y) {
+    table_of(vae_kernel_build_in_use())->deconv2x_forward_packed(x, batch, height, width, inputs, packed, bias, outputs,
+                                                                 relu, y);
+}
+
 void vae_deconv2x_forward(const float *x, int batch, int height, int width, int inputs, const float *kernel,
                           const float *bias, int outputs, bool relu, float *packed, float *y) {
-    table_of(vae_kernel_build_in_use())->deconv2x_forward(x, batch, height, width, inputs, kernel, bias, outputs, relu,
-                                                          packed, y);
+    vae_deconv2x_pack_forward(kernel, inputs, outputs, packed);
+    vae_deconv2x_forward_packed(x, batch, height, width, inputs, packed, bias, outputs, relu, y);
+}
+
+void vae_deconv2x_pack_backward(const float *kernel, int inputs, int outputs, float *scratch) {
+    table_of(vae_kernel_build_in_use())->deconv2x_pack_backward(kernel, inputs, outputs, scratch);
+}
+
+void vae_deconv2x_backward_images(const float *dy, const float *x, int batch, int height, int width, int inputs,
+                                  int outputs, float *scratch, int tapFirst, int tapEnd, float *biasGradient, float *dx,
+                                  bool dxIsGrid) {
+    table_of(vae_kernel_build_in_use())->deconv2x_backward_images(dy, x, batch, height, width, inputs, outputs, scratch,
+                                                                  tapFirst, tapEnd, biasGradient, dx, dxIsGrid);
+}
+
+void vae_deconv2x_backward_finish(const float *scratch, int inputs, int outputs, float *kernelGradient) {
+    add_kernel_gradient(scratch, inputs, outputs, kernelGradient);
 }
 
 void vae_deconv2x_backward(const float *dy, const float *x, int batch, int height, int width, int inputs, int outputs,
                            const float *kernel, float *scratch, float *kernelGradient, float *biasGradient, float *dx,
                            bool dxIsGrid) {
-    table_of(vae_kernel_build_in_use())->deconv2x_backward(dy, x, batch, height, width, inputs, outputs, kernel, scratch,
-                                                           kernelGradient, biasGradient, dx, dxIsGrid);
+    vae_deconv2x_pack_backward(kernel, inputs, outputs, scratch);
+    vae_deconv2x_backward_images(dy, x, batch, height, width, inputs, outputs, scratch, 0, 9, biasGradient, dx, dxIsGrid);
+    vae_deconv2x_backward_finish(scratch, inputs, outputs, kernelGradient);
 }
 
 void vae_deconv1x_single_forward(const float *x, int batch, int height, int width, int inputs, const float *kernel,

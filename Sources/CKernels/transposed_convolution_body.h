@@ -145,15 +145,17 @@ INLINE void NAME(pack_panels)(const float *kernel, size_t panel, int columnCount
         }
 }
 
+// [tap][output][input] -> [tap][output block][input][block's columns].
+static void NAME(deconv2x_pack_forward)(const float *kernel, int inputs, int outputs, float *packed) {
+    NAME(pack_panels)(kernel, (size_t)inputs * outputs, outputs, inputs, inputs, 1, packed);
+}
+
 // Stride 2: output (2m + py, 2q + px) sums kernel rows ky = py (input row m) and, for
 // py = 0, ky = 2 (input row m - 1); columns alike. So each of the four output phases is a
 // product over 1, 2 or 4 taps, with the input rows read in place.
-static void NAME(deconv2x_forward)(const float *x, int batch, int height, int width, int inputs,
-                                   const float *kernel, const float *bias, int outputs, bool relu,
-                                   float *packed, float *y) {
+static void NAME(deconv2x_forward_packed)(const float *x, int batch, int height, int width, int inputs,
+                                          const float *packed, const float *bias, int outputs, bool relu, float *y) {
     const size_t panel = (size_t)inputs * outputs;
-    // [tap][output][input] -> [tap][output block][input][block's columns].
-    NAME(pack_panels)(kernel, panel, outputs, inputs, inputs, 1, packed);
     const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs;
     const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
     const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
@@ -190,41 +192,46 @@ static void NAME(deconv2x_forward)(const float *x, int batch, int height, int wi
     }
 }
 
-static void NAME(deconv2x_backward)(const float *dy, const float *x, int batch, int height, int width, int inputs,
-                                    int outputs, const float *kernel, float *scratch,
-                                    float *kernelGradient, float *biasGradient, float *dx, bool dxIsGrid) {
+// The kernel gradient as [tap][input][output], summed in the backward's scratch and added in
+// Keras's layout at the end; the kernel as [tap][input block][output][block's columns], for the
+// input gradient.
+static void NAME(deconv2x_pack_backward)(const float *kernel, int inputs, int outputs, float *scratch) {
+    const size_t panel = (size_t)inputs * outputs;
+    memset(scratch, 0, sizeof(float) * 9 * panel);
+    NAME(pack_panels)(kernel, panel, inputs, 1, outputs, inputs, scratch + 9 * panel);
+}
+
+static void NAME(deconv2x_backward_images)(const float *dy, const float *x, int batch, int height, int width,
+                                           int inputs, int outputs, float *scratch, int tapFirst, int tapEnd,
+                                           float *biasGradient, float *dx, bool dxIsGrid) {
     const size_t panel = (size_t)inputs * outputs;
     const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs;
     const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
     const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
     const int positions = height * width, tileRows = even_tile_rows(positions, MAX_ROWS);
     const int gradientRows = even_tile_rows(inputs, MAX_ROWS);
-    // The kernel gradient as [tap][input][output], summed here and added in Keras's layout at
-    // the end; the kernel as [tap][input block][output][block's columns], for the input gradient.
-    float *packedGradient = scratch, *packed = scratch + 9 * panel;
-    memset(packedGradient, 0, sizeof(float) * 9 * panel);
-    NAME(pack_panels)(kernel, panel, inputs, 1, outputs, inputs, packed);
+    float *packedGradient = scratch;
+    const float *packed = scratch + 9 * panel;
     for (int n = 0; n < batch; n++) {
         const float *xg = x + n * inGrid, *dyg = dy + n * outGrid;
 
-        add_bias_gradient(dyg, 2 * height, 2 * width, outputs, biasGradient);
+        if (biasGradient) add_bias_gradient(dyg, 2 * height, 2 * width, outputs, biasGradient);
 
         // Kernel: x at (iy, ix) times dy at (2iy + ky, 2ix + kx), a tile's sums kept in registers
         // over the whole image while x and dy stream from L2: summing two rows at a time, to keep
         // them in L1, loaded and stored the sums every 14 or 28 positions (13-24% slower in the
         // AVX-512 build on an Intel Xeon of 48 KiB L1, a little in the AVX2 build). Same order.
-        for (int ky = 0; ky < 3; ky++) {
-            for (int kx = 0; kx < 3; kx++) {
-                float *g = packedGradient + (ky * 3 + kx) * panel;
-                const float *dyTap = dyg + (ky + 1) * outRow + (kx + 1) * outputs;
-                const float *xFirst = xg + inRow + inputs;
-                for (int i0 = 0; i0 < inputs; i0 += gradientRows) {
-                    const int rows = min_int(gradientRows, inputs - i0);
-                    for (int o0 = 0; o0 < outputs; o0 += TILE_COLUMNS)
-                        NAME(outer_sum_fixed)(rows, NAME(block_columns)(o0, outputs) / LANES, xFirst + i0, inputs,
-                                              inRow, dyTap + o0, 2 * outputs, 2 * outRow, height, width,
-                                              g + (size_t)i0 * outputs + o0, outputs);
-                }
+        for (int tap = tapFirst; tap < tapEnd; tap++) {
+            const int ky = tap / 3, kx = tap % 3;
+            float *g = packedGradient + tap * panel;
+            const float *dyTap = dyg + (ky + 1) * outRow + (kx + 1) * outputs;
+            const float *xFirst = xg + inRow + inputs;
+            for (int i0 = 0; i0 < inputs; i0 += gradientRows) {
+                const int rows = min_int(gradientRows, inputs - i0);
+                for (int o0 = 0; o0 < outputs; o0 += TILE_COLUMNS)
+                    NAME(outer_sum_fixed)(rows, NAME(block_columns)(o0, outputs) / LANES, xFirst + i0, inputs,
+                                          inRow, dyTap + o0, 2 * outputs, 2 * outRow, height, width,
+                                          g + (size_t)i0 * outputs + o0, outputs);
             }
         }
 
@@ -258,7 +265,6 @@ static void NAME(deconv2x_backward)(const float *dy, const float *x, int batch, 
             }
         }
     }
-    add_kernel_gradient(packedGradient, inputs, outputs, kernelGradient);
 }
 
 // The output layer (stride 1, one output channel) works in 8-wide vectors in every build: its

@@ -37,39 +37,66 @@ public enum UpsamplingConvTranspose2D {
         GridShape(height: 2 * input.height, width: 2 * input.width, channels: outputs)
     }
 
+    /// `helpers` take single images (float32 only).
     public static func forward(_ x: UnsafePointer<Float>, batch: Int, input: GridShape, outputs: Int,
                                kernel: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool, precision: Precision,
-                               scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+                               scratch: UnsafeMutablePointer<Float>, helpers: Helpers? = nil,
+                               into y: UnsafeMutablePointer<Float>) {
         precondition(outputs % 16 == 0, "the kernel's tiles are 16 outputs wide")
+        let (h, w, c) = (Int32(input.height), Int32(input.width), Int32(input.channels))
         switch precision {
         case .fp32:
-            vae_deconv2x_forward(x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
-                                 kernel, bias, Int32(outputs), relu, scratch, y)
+            vae_deconv2x_pack_forward(kernel, c, Int32(outputs), scratch)
+            let output = outputShape(input, outputs: outputs)
+            let images = { (images: Range<Int>) in
+                vae_deconv2x_forward_packed(x + images.lowerBound * input.count, Int32(images.count), h, w, c, scratch, bias,
+                                            Int32(outputs), relu, y + images.lowerBound * output.count)
+            }
+            imageByImage(batch, helpers: helpers, alone: images) { rest, helpers in
+                helpers.share(pieces: rest.count) { images((rest.lowerBound + $0)..<(rest.lowerBound + $0 + 1)) }
+            }
         case .bf16:
             precondition(input.channels % 16 == 0 && precision.isAvailable, "bf16 needs inputs in 16s and a build that runs it")
-            vae_deconv2x_forward_bf16(x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
-                                      kernel, bias, Int32(outputs), relu, scratch, y)
+            vae_deconv2x_forward_bf16(x, Int32(batch), h, w, c, kernel, bias, Int32(outputs), relu, scratch, y)
         }
     }
 
     /// `dy`: grids of the output gradient, masked by the layer's activation. The input is a
     /// ReLU output, so its gradient comes out masked too, as grids or, if `inputGradientIsGrid`
-    /// is false, as plain images.
+    /// is false, as plain images. `helpers` take a tap's kernel gradient, the bias gradient or
+    /// one image's input gradient at a time (float32 only).
     public static func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, input: GridShape,
                                 outputs: Int, kernel: UnsafePointer<Float>, precision: Precision,
-                                scratch: UnsafeMutablePointer<Float>,
+                                scratch: UnsafeMutablePointer<Float>, helpers: Helpers? = nil,
                                 kernelGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>,
-                                inputGradient: UnsafeMutablePointer<Float>?, inputGradientIsGrid: Bool) {
+                                inputGradient dx: UnsafeMutablePointer<Float>?, inputGradientIsGrid: Bool) {
         precondition(input.channels % 16 == 0 && outputs % 16 == 0, "the kernel's tiles are 16 channels wide")
+        let (h, w, c, o) = (Int32(input.height), Int32(input.width), Int32(input.channels), Int32(outputs))
         switch precision {
         case .fp32:
-            vae_deconv2x_backward(dy, x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
-                                  Int32(outputs), kernel, scratch, kernelGradient, biasGradient, inputGradient,
-                                  inputGradientIsGrid)
+            vae_deconv2x_pack_backward(kernel, c, o, scratch)
+            let outputGrid = outputShape(input, outputs: outputs).count
+            let dxImage = inputGradientIsGrid ? input.count : input.imageCount
+            let images = { (images: Range<Int>, taps: Range<Int>, bias: UnsafeMutablePointer<Float>?, dx: UnsafeMutablePointer<Float>?) in
+                let n = images.lowerBound
+                vae_deconv2x_backward_images(dy + n * outputGrid, x + n * input.count, Int32(images.count), h, w, c, o, scratch,
+                                             Int32(taps.lowerBound), Int32(taps.upperBound), bias,
+                                             dx.map { $0 + n * dxImage }, inputGradientIsGrid)
+            }
+            imageByImage(batch, helpers: helpers, alone: { images($0, 0..<9, biasGradient, dx) }) { rest, helpers in
+                // Nine taps (each the longest piece), the bias, then each image's input gradient.
+                helpers.share(pieces: 10 + (dx == nil ? 0 : rest.count)) { piece in
+                    switch piece {
+                    case 0..<9: images(rest, piece..<(piece + 1), nil, nil)
+                    case 9: images(rest, 0..<0, biasGradient, nil)
+                    default: images((rest.lowerBound + piece - 10)..<(rest.lowerBound + piece - 9), 0..<0, nil, dx)
+                    }
+                }
+            }
+            vae_deconv2x_backward_finish(scratch, c, o, kernelGradient)
         case .bf16:
             precondition(precision.isAvailable, "bf16 needs a build that runs it")
-            vae_deconv2x_backward_bf16(dy, x, Int32(batch), Int32(input.height), Int32(input.width), Int32(input.channels),
-                                       Int32(outputs), kernel, scratch, kernelGradient, biasGradient, inputGradient,
+            vae_deconv2x_backward_bf16(dy, x, Int32(batch), h, w, c, o, kernel, scratch, kernelGradient, biasGradient, dx,
                                        inputGradientIsGrid)
         }
     }

@@ -61,7 +61,8 @@ public struct VAE: Sendable {
     /// `lossScale * (summed reconstruction + klWeight * summed KL)`; with `lossScale = 1 /
     /// globalBatch` that is this micro-batch's share of the global batch's mean loss. The seed's
     /// loss has `klWeight` 1; a smaller one lets more of each image through the latent. The
-    /// decoder's two upsampling convolutions, forward and backward, multiply in `precision`.
+    /// decoder's two upsampling convolutions, forward and backward, multiply in `precision`;
+    /// in float32, `helpers` may compute pieces of them.
     ///
     /// The backward pass goes through the layout from its end: `gradientsFinal(offset)` is
     /// called at each of `gradientsFinalOffsets` once every gradient from there to the end has
@@ -69,13 +70,13 @@ public struct VAE: Sendable {
     public func trainingStep(parameters p: UnsafePointer<Float>, gradients d: UnsafeMutablePointer<Float>,
                              inputs: UnsafePointer<Float>, targets: UnsafePointer<Float>, eps: UnsafePointer<Float>,
                              batch n: Int, lossScale: Float, klWeight: Float, precision: Precision, workspace w: Workspace,
-                             gradientsFinal: (_ offset: Int) -> Void = { _ in }) -> LossSums {
+                             helpers: Helpers? = nil, gradientsFinal: (_ offset: Int) -> Void = { _ in }) -> LossSums {
         precondition(n > 0 && n <= w.capacity && w.shape == shape)
         let o = layout.offsets
         let l = latentDimension
         encode(parameters: p, inputs: inputs, batch: n, workspace: w)
         Sampling.forward(mean: w.mean, logVar: w.logVar, eps: eps, count: n * l, into: w.z)
-        decodeLogits(parameters: p, z: w.z, batch: n, precision: precision, workspace: w)
+        decodeLogits(parameters: p, z: w.z, batch: n, precision: precision, workspace: w, helpers: helpers)
 
         d.update(repeating: 0, count: layout.count)
         let reconstruction = Elementwise.sigmoidCrossEntropy(
@@ -89,13 +90,13 @@ public struct VAE: Sendable {
                                        scratch: w.dLogitsGrid, inputGradient: w.dDeconv2Grid)
         UpsamplingConvTranspose2D.backward(w.dDeconv2Grid, x: w.deconv1Grid, batch: n, input: VAE.deconv1Grid,
                                            outputs: VAE.deconv2Channels, kernel: p + o.deconv2W, precision: precision,
-                                           scratch: w.convolutionScratch,
+                                           scratch: w.convolutionScratch, helpers: helpers,
                                            kernelGradient: d + o.deconv2W, biasGradient: d + o.deconv2B,
                                            inputGradient: w.dDeconv1Grid, inputGradientIsGrid: true)
         gradientsFinal(o.deconv2W)
         UpsamplingConvTranspose2D.backward(w.dDeconv1Grid, x: w.decoderGrid, batch: n, input: VAE.decoderGrid,
                                            outputs: VAE.decoderChannels, kernel: p + o.deconv1W, precision: precision,
-                                           scratch: w.convolutionScratch,
+                                           scratch: w.convolutionScratch, helpers: helpers,
                                            kernelGradient: d + o.deconv1W, biasGradient: d + o.deconv1B,
                                            inputGradient: w.dDecoderDense, inputGradientIsGrid: false)
         gradientsFinal(o.deconv1W)
@@ -144,17 +145,17 @@ public struct VAE: Sendable {
 
     /// Decoder forward up to the output logits (before the sigmoid), left in `workspace.logits`.
     func decodeLogits(parameters p: UnsafePointer<Float>, z: UnsafePointer<Float>, batch n: Int, precision: Precision,
-                      workspace w: Workspace) {
+                      workspace w: Workspace, helpers: Helpers? = nil) {
         let o = layout.offsets
         Dense.forward(z, batch: n, inputs: latentDimension, outputs: VAE.decoderWidth,
                       weight: p + o.decDenseW, bias: p + o.decDenseB, relu: true, into: w.decoderDense)
         VAE.decoderGrid.copy(images: w.decoderDense, batch: n, into: w.decoderGrid)
         UpsamplingConvTranspose2D.forward(w.decoderGrid, batch: n, input: VAE.decoderGrid, outputs: VAE.decoderChannels,
                                           kernel: p + o.deconv1W, bias: p + o.deconv1B, relu: true, precision: precision,
-                                          scratch: w.convolutionScratch, into: w.deconv1Grid)
+                                          scratch: w.convolutionScratch, helpers: helpers, into: w.deconv1Grid)
         UpsamplingConvTranspose2D.forward(w.deconv1Grid, batch: n, input: VAE.deconv1Grid, outputs: VAE.deconv2Channels,
                                           kernel: p + o.deconv2W, bias: p + o.deconv2B, relu: true, precision: precision,
-                                          scratch: w.convolutionScratch, into: w.deconv2Grid)
+                                          scratch: w.convolutionScratch, helpers: helpers, into: w.deconv2Grid)
         OutputConvTranspose2D.forward(w.deconv2Grid, batch: n, input: VAE.deconv2Grid,
                                       kernel: p + o.deconv3W, bias: p + o.deconv3B, into: w.logits)
     }

@@ -65,28 +65,32 @@ final class TrainingStep {
         state.parameters.withUnsafeBufferPointer { parameters in
             workers.inParallel(dealing: share) { w, microBatches in
                 let b = workers.buffers[w], part = sum.parts[w]
-                while let microBatch = microBatches.take() {
-                    let start = batch.startIndex + microBatch * micro
-                    let images = batch[start..<min(start + micro, batch.endIndex)].lazy.map { Int($0) }
-                    b.load(images, of: data)
-                    for (j, i) in images.enumerated() {
-                        random.normals(.noise, item: UInt32(epoch), index: UInt64(i), count: latent, into: b.eps + j * latent)
+                workers.help.compute(as: w) {
+                    while let microBatch = microBatches.take() {
+                        let start = batch.startIndex + microBatch * micro
+                        let images = batch[start..<min(start + micro, batch.endIndex)].lazy.map { Int($0) }
+                        b.load(images, of: data)
+                        for (j, i) in images.enumerated() {
+                            random.normals(.noise, item: UInt32(epoch), index: UInt64(i), count: latent,
+                                           into: b.eps + j * latent)
+                        }
+                        // The model writes the gradients straight into the part's term, and tells
+                        // the part where they are final once no micro-batch is left to take: this
+                        // is the thread's last. Threads done with theirs may compute pieces of it.
+                        let term = part.nextTerm()
+                        let sums = model.trainingStep(
+                            parameters: parameters.baseAddress!, gradients: term.values, inputs: b.inputs,
+                            targets: b.targets, eps: b.eps, batch: images.count, lossScale: scale,
+                            klWeight: configuration.klWeight, precision: configuration.precision,
+                            workspace: b.workspace, helpers: workers.help.boards[w],
+                            gradientsFinal: { if microBatches.isEmpty { part.finalValues(from: $0, of: term) } })
+                        term[.reconstruction] = Float(sums.reconstruction) * scale
+                        term[.kl] = Float(sums.kl) * scale
+                        if microBatch == poisoned { term.values[0] = .nan }
+                        guard part.add(term) else { break }
                     }
-                    // The model writes the gradients straight into the part's term, and tells the
-                    // part where they are final once no micro-batch is left to take: this is the
-                    // thread's last.
-                    let term = part.nextTerm()
-                    let sums = model.trainingStep(parameters: parameters.baseAddress!, gradients: term.values, inputs: b.inputs,
-                                                  targets: b.targets, eps: b.eps, batch: images.count, lossScale: scale,
-                                                  klWeight: configuration.klWeight, precision: configuration.precision,
-                                                  workspace: b.workspace,
-                                                  gradientsFinal: { if microBatches.isEmpty { part.finalValues(from: $0, of: term) } })
-                    term[.reconstruction] = Float(sums.reconstruction) * scale
-                    term[.kl] = Float(sums.kl) * scale
-                    if microBatch == poisoned { term.values[0] = .nan }
-                    guard part.add(term) else { break }
+                    part.finish()
                 }
-                part.finish()
             }
         }
         let marks = try sum.reduce(marks: stopRequested() ? .stop : [])

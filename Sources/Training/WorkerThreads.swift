@@ -4,13 +4,15 @@ import Model
 import Synchronization
 
 /// The threads of this rank that share out a step's micro-batches (and the test images), each
-/// with buffers of its own.
+/// with buffers of its own, and lend themselves to each other at a step's end.
 final class WorkerThreads {
     let buffers: [StepBuffers]
+    let help: ThreadHelp
     var count: Int { buffers.count }
 
     init(count: Int, model: VAE, microBatchSize: Int) {
         buffers = (0..<count).map { _ in StepBuffers(model: model, microBatch: microBatchSize) }
+        help = ThreadHelp(threads: count)
     }
 
     /// The most of `items`, shared between `ranks` ranks, that one thread may compute: a part

@@ -154,7 +154,8 @@ struct TransposedConvolutionTests {
 
     /// The kernels under test, on plain images in and out. Output grids are pre-filled with a
     /// sentinel border, which must come back untouched.
-    static func kernels(_ c: Case, _ v: Values, precision: Precision = .fp32) -> (results: Results, bordersKept: Bool) {
+    static func kernels(_ c: Case, _ v: Values, precision: Precision = .fp32,
+                        helpers: Helpers? = nil) -> (results: Results, bordersKept: Bool) {
         let sentinel: Float = 7
         let xGrids = grids(v.x, c.input, batch: c.batch)
         var kernelGradient = [Float](repeating: 0, count: v.kernel.count), biasGradient = [Float](repeating: 0, count: c.outputs)
@@ -165,14 +166,15 @@ struct TransposedConvolutionTests {
             var scratch = [Float](repeating: .nan, count: UpsamplingConvTranspose2D.scratchCount(input: c.input, outputs: c.outputs))
             var yGrids = [Float](repeating: sentinel, count: c.batch * outShape.count)
             UpsamplingConvTranspose2D.forward(xGrids, batch: c.batch, input: c.input, outputs: c.outputs, kernel: v.kernel,
-                                              bias: v.bias, relu: true, precision: precision, scratch: &scratch, into: &yGrids)
+                                              bias: v.bias, relu: true, precision: precision, scratch: &scratch, helpers: helpers,
+                                              into: &yGrids)
             let (plainY, kept) = images(yGrids, outShape, batch: c.batch, border: sentinel)
             y = plainY
             bordersKept = bordersKept && kept
             let dy = zip(v.dy, plainY).map { $1 > 0 ? $0 : 0 }
             UpsamplingConvTranspose2D.backward(grids(dy, outShape, batch: c.batch), x: xGrids, batch: c.batch, input: c.input,
                                                outputs: c.outputs, kernel: v.kernel, precision: precision, scratch: &scratch,
-                                               kernelGradient: &kernelGradient, biasGradient: &biasGradient,
+                                               helpers: helpers, kernelGradient: &kernelGradient, biasGradient: &biasGradient,
                                                inputGradient: &dxGrids, inputGradientIsGrid: true)
         } else {
             y = [Float](repeating: .nan, count: v.dy.count)
@@ -264,6 +266,60 @@ struct TransposedConvolutionTests {
                              ("bias gradient", avx2.biasGradient, avx512.biasGradient),
                              ("input gradient", avx2.inputGradient, avx512.inputGradient)] {
             #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(c): \(name)")
+        }
+    }
+
+    /// Helpers that come after the layer has looked for them `arrival` times, and take the
+    /// pieces in a scrambled order, on two threads (with the calling thread's kernel build).
+    final class ScramblingHelpers: Helpers, @unchecked Sendable {
+        let arrival: Int
+        private(set) var looks = 0, pieces = 0
+
+        init(arrival: Int) { self.arrival = arrival }
+
+        var areWaiting: Bool {
+            looks += 1
+            return looks > arrival
+        }
+
+        func share(pieces count: Int, _ piece: (Int) -> Void) {
+            pieces += count
+            looks = 0   // the next layer's helpers come as late
+            // Odd pieces backwards on one thread, even ones forwards on the other.
+            let orders = [Array((0..<count).filter { $0 % 2 == 1 }.reversed()), (0..<count).filter { $0 % 2 == 0 }]
+            let build = KernelBuild.inUse, caller = pthread_self()
+            withoutActuallyEscaping(piece) { piece in
+                nonisolated(unsafe) let piece = piece
+                DispatchQueue.concurrentPerform(iterations: 2) { thread in
+                    // The caller's thread (which may run either) keeps the build it has.
+                    let other = pthread_equal(pthread_self(), caller) == 0
+                    if other { try? build.useOnThisThread() }
+                    defer { if other { KernelBuild.endUseOnThisThread() } }
+                    for i in orders[thread] { piece(i) }
+                }
+            }
+        }
+    }
+
+    /// Helpers that come at the start of an upsampling layer, after its first image or before
+    /// its last two, and take its pieces in any order on any thread, change no bit of its
+    /// outputs and gradients.
+    @Test(arguments: [KernelBuild.baseline, .avx2, .avx512], cases.filter { $0.stride == 2 } + [
+        Case(input: GridShape(height: 14, width: 14, channels: 64), outputs: 32, stride: 2, batch: 5)])
+    func helpersNeverShowInTheBits(_ build: KernelBuild, _ c: Case) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
+        let v = Self.values(c, seed: 3)
+        let alone = Self.kernels(c, v).results
+        for arrival in Set([0, 1, max(0, c.batch - 2)]) {
+            let helpers = ScramblingHelpers(arrival: arrival)
+            let helped = Self.kernels(c, v, helpers: helpers).results
+            #expect(helpers.pieces > 0 || c.batch - arrival < 2, "\(c): no pieces were offered")
+            for (name, a, b) in [("output", alone.y, helped.y), ("kernel gradient", alone.kernelGradient, helped.kernelGradient),
+                                 ("bias gradient", alone.biasGradient, helped.biasGradient),
+                                 ("input gradient", alone.inputGradient, helped.inputGradient)] {
+                #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(build), \(c), helpers after \(arrival) looks: \(name)")
+            }
         }
     }
 

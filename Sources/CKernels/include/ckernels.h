@@ -75,7 +75,27 @@ void vae_deconv2x_backward(const float *dy, const float *x, int batch, int heigh
                            int outputs, const float *kernel, float *scratch,
                            float *kernelGradient, float *biasGradient, float *dx, bool dxIsGrid);
 
-/// The same two in bfloat16: x, dy and the kernel rounded to bf16 (subnormals to zero), products
+/// The forward in two steps, so that threads sharing a batch pack the kernel once: `packed`
+/// (9 * inputs * outputs floats) gets the kernel as the forward reads it, then any images
+/// (offset x and y by their grids) are computed from it, each alike however they are grouped.
+void vae_deconv2x_pack_forward(const float *kernel, int inputs, int outputs, float *packed);
+void vae_deconv2x_forward_packed(const float *x, int batch, int height, int width, int inputs, const float *packed,
+                                 const float *bias, int outputs, bool relu, float *y);
+
+/// The backward in steps, which threads sharing a batch can divide: `pack_backward` zeroes the
+/// kernel gradient's sum in `scratch` and packs the kernel there; `backward_images` adds `batch`
+/// images' (offset dy, x and dx by theirs) gradients of the taps tapFirst ..< tapEnd to that
+/// sum, their bias gradient if `biasGradient` is not NULL, and writes their input gradient if
+/// `dx` is not NULL; `backward_finish` adds the sum into `kernelGradient`. A tap's sum and the
+/// bias gradient take the images in the order they are given, so calls that give each one the
+/// batch's images in order, whatever else they are split by, give the whole call's bits.
+void vae_deconv2x_pack_backward(const float *kernel, int inputs, int outputs, float *scratch);
+void vae_deconv2x_backward_images(const float *dy, const float *x, int batch, int height, int width, int inputs,
+                                  int outputs, float *scratch, int tapFirst, int tapEnd, float *biasGradient, float *dx,
+                                  bool dxIsGrid);
+void vae_deconv2x_backward_finish(const float *scratch, int inputs, int outputs, float *kernelGradient);
+
+/// `vae_deconv2x_forward` and `_backward` in bfloat16: x, dy and the kernel rounded to bf16 (subnormals to zero), products
 /// summed in float32 as the CPU's vdpbf16ps does (see transposed_convolution_bf16_body.h):
 /// every build that runs them gives the same bits; the baseline build has none. `inputs` and
 /// `outputs` must be multiples of 16; `scratch` holds `vae_deconv2x_bf16_scratch_count` floats.
