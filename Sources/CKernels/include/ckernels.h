@@ -95,10 +95,11 @@ void vae_deconv2x_backward_images(const float *dy, const float *x, int batch, in
                                   bool dxIsGrid);
 void vae_deconv2x_backward_finish(const float *scratch, int inputs, int outputs, float *kernelGradient);
 
-/// `vae_deconv2x_forward` and `_backward` in bfloat16: x, dy and the kernel rounded to bf16 (subnormals to zero), products
-/// summed in float32 as the CPU's vdpbf16ps does (see transposed_convolution_bf16_body.h):
-/// every build that runs them gives the same bits; the baseline build has none. `inputs` and
-/// `outputs` must be multiples of 16; `scratch` holds `vae_deconv2x_bf16_scratch_count` floats.
+/// `vae_deconv2x_forward` and `_backward` in bfloat16: x, dy and the kernel rounded to bf16
+/// (subnormals to zero), products summed in float32 as the CPU's vdpbf16ps does (see
+/// transposed_convolution_bf16_body.h): every build that runs them gives the same bits; the
+/// baseline build has none. `inputs` and `outputs` must be multiples of 16; `scratch` holds
+/// `vae_deconv2x_bf16_scratch_count` floats.
 void vae_deconv2x_forward_bf16(const float *x, int batch, int height, int width, int inputs,
                                const float *kernel, const float *bias, int outputs, bool relu,
                                float *scratch, float *y);
