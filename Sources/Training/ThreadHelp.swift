@@ -84,10 +84,14 @@ public final class ThreadHelp: Sendable {
         /// Computes a piece on offer, if there is one.
         fileprivate func computeOne() -> Bool {
             guard let i = take() else { return false }
-            piece!(i)
+            compute(i)
             computed.add(1, ordering: .releasing)
             return true
         }
+
+        /// Out of line, so that this thread's hold on the offer's closure ends before the piece
+        /// counts as computed: the offering thread then checks that the closure did not escape.
+        @inline(never) private func compute(_ i: Int) { piece!(i) }
 
         private func take() -> Int? {
             var word = offer.load(ordering: .acquiring)
