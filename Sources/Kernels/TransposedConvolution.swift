@@ -48,12 +48,12 @@ public enum UpsamplingConvTranspose2D {
         case .fp32:
             vae_deconv2x_pack_forward(kernel, c, Int32(outputs), scratch)
             let output = outputShape(input, outputs: outputs)
-            let images = { (images: Range<Int>) in
+            let compute = { (images: Range<Int>) in
                 vae_deconv2x_forward_packed(x + images.lowerBound * input.count, Int32(images.count), h, w, c, scratch, bias,
                                             Int32(outputs), relu, y + images.lowerBound * output.count)
             }
-            imageByImage(batch, helpers: helpers, alone: images) { rest, helpers in
-                helpers.share(pieces: rest.count) { images((rest.lowerBound + $0)..<(rest.lowerBound + $0 + 1)) }
+            imageByImage(batch, helpers: helpers, alone: compute) { rest, helpers in
+                helpers.share(pieces: rest.count) { compute((rest.lowerBound + $0)..<(rest.lowerBound + $0 + 1)) }
             }
         case .bf16:
             precondition(input.channels % 16 == 0 && precision.isAvailable, "bf16 needs inputs in 16s and a build that runs it")
@@ -77,19 +77,19 @@ public enum UpsamplingConvTranspose2D {
             vae_deconv2x_pack_backward(kernel, c, o, scratch)
             let outputGrid = outputShape(input, outputs: outputs).count
             let dxImage = inputGradientIsGrid ? input.count : input.imageCount
-            let images = { (images: Range<Int>, taps: Range<Int>, bias: UnsafeMutablePointer<Float>?, dx: UnsafeMutablePointer<Float>?) in
+            let compute = { (images: Range<Int>, taps: Range<Int>, bias: UnsafeMutablePointer<Float>?, dx: UnsafeMutablePointer<Float>?) in
                 let n = images.lowerBound
                 vae_deconv2x_backward_images(dy + n * outputGrid, x + n * input.count, Int32(images.count), h, w, c, o, scratch,
                                              Int32(taps.lowerBound), Int32(taps.upperBound), bias,
                                              dx.map { $0 + n * dxImage }, inputGradientIsGrid)
             }
-            imageByImage(batch, helpers: helpers, alone: { images($0, 0..<9, biasGradient, dx) }) { rest, helpers in
+            imageByImage(batch, helpers: helpers, alone: { compute($0, 0..<9, biasGradient, dx) }) { rest, helpers in
                 // Nine taps (each the longest piece), the bias, then each image's input gradient.
                 helpers.share(pieces: 10 + (dx == nil ? 0 : rest.count)) { piece in
                     switch piece {
-                    case 0..<9: images(rest, piece..<(piece + 1), nil, nil)
-                    case 9: images(rest, 0..<0, biasGradient, nil)
-                    default: images((rest.lowerBound + piece - 10)..<(rest.lowerBound + piece - 9), 0..<0, nil, dx)
+                    case 0..<9: compute(rest, piece..<(piece + 1), nil, nil)
+                    case 9: compute(rest, 0..<0, biasGradient, nil)
+                    default: compute((rest.lowerBound + piece - 10)..<(rest.lowerBound + piece - 9), 0..<0, nil, dx)
                     }
                 }
             }
