@@ -1,4 +1,4 @@
-import Foundation
+import CKernels
 
 /// Fused loops that follow a matrix product, so that each activation is touched once.
 public enum Elementwise {
@@ -34,26 +34,22 @@ public enum Elementwise {
     /// Binary cross-entropy of `sigmoid(logit)` against `target`, from the logit so that it
     /// never overflows, fused with its gradient: writes `(sigmoid(l) - y) * gradientScale`
     /// into `logitGradient` and returns the summed loss (accumulated in double precision:
-    /// a batch holds ~10^5 terms).
+    /// a batch holds ~10^5 terms). Vectorised in C with exp and log1p of glibc's bits
+    /// (`logistic.c`).
     public static func sigmoidCrossEntropy(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, count: Int,
                                            gradientScale: Float, logitGradient: UnsafeMutablePointer<Float>) -> Double {
-        var sum: Double = 0
-        for i in 0..<count {
-            let l = logits[i], y = targets[i]
-            let e = expf(-abs(l))                 // in (0, 1]: no overflow
-            sum += Double(max(l, 0) - l * y + log1pf(e))
-            let sigmoid = l >= 0 ? 1 / (1 + e) : e / (1 + e)
-            logitGradient[i] = (sigmoid - y) * gradientScale
-        }
-        return sum
+        vae_sigmoid_cross_entropy(logits, targets, count, gradientScale, logitGradient)
     }
 
-    /// Logistic function, written to stay finite for any input.
+    /// Logistic function, finite for any input.
     public static func sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count {
-            let l = values[i]
-            let e = expf(-abs(l))
-            values[i] = l >= 0 ? 1 / (1 + e) : e / (1 + e)
-        }
+        vae_sigmoid(values, count)
+    }
+
+    /// e^x, with the bits of the loss's exp.
+    public static func exp(_ x: Float) -> Float {
+        var x = x, y: Float = 0
+        vae_exp(&x, &y, 1)
+        return y
     }
 }

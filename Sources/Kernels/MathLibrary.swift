@@ -1,7 +1,7 @@
 import CKernels
 
-/// The C library whose exp and log the model calls (the sampling, the loss): its rounding is
-/// part of the bits as much as the kernels' is.
+/// The C library whose log, sin and cos draw the noise (Box-Muller): its rounding is part of the
+/// bits as much as the kernels' is. (The loss's exp and log1p are the project's own: logistic.c.)
 public enum MathLibrary {
     /// Whether its fused multiply-add variants run on this CPU.
     public static var fusesMultiplyAdd: Bool { vae_math_library_fuses_multiply_add() }

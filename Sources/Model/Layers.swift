@@ -69,7 +69,7 @@ public enum Conv2D {
 public enum Sampling {
     public static func forward(mean: UnsafePointer<Float>, logVar: UnsafePointer<Float>, eps: UnsafePointer<Float>,
                         count: Int, into z: UnsafeMutablePointer<Float>) {
-        for i in 0..<count { z[i] = mean[i] + expf(0.5 * logVar[i]) * eps[i] }
+        for i in 0..<count { z[i] = mean[i] + Elementwise.exp(0.5 * logVar[i]) * eps[i] }
     }
 
     /// Returns the summed KL; writes the gradients of `dz` (through z) plus `klScale * KL`.
@@ -79,10 +79,10 @@ public enum Sampling {
         var kl: Double = 0
         for i in 0..<count {
             let m = mean[i], lv = logVar[i]
-            let variance = expf(lv)
+            let variance = Elementwise.exp(lv)
             kl += Double(-0.5 * (1 + lv - m * m - variance))
             meanGradient[i] = dz[i] + klScale * m
-            logVarGradient[i] = dz[i] * eps[i] * 0.5 * expf(0.5 * lv) + klScale * 0.5 * (variance - 1)
+            logVarGradient[i] = dz[i] * eps[i] * 0.5 * Elementwise.exp(0.5 * lv) + klScale * 0.5 * (variance - 1)
         }
         return kl
     }
@@ -91,7 +91,7 @@ public enum Sampling {
     public static func divergence(mean: UnsafePointer<Float>, logVar: UnsafePointer<Float>, count: Int) -> Double {
         var kl: Double = 0
         for i in 0..<count {
-            kl += Double(-0.5 * (1 + logVar[i] - mean[i] * mean[i] - expf(logVar[i])))
+            kl += Double(-0.5 * (1 + logVar[i] - mean[i] * mean[i] - Elementwise.exp(logVar[i])))
         }
         return kl
     }

@@ -3,9 +3,9 @@ import Foundation
 import Kernels
 
 /// What decides each rank's bits beyond the run's settings, gathered at start-up with its host:
-/// the kernel build (FMA or not: avx2, avx512 and avx512bf16 give each other's bits) and the C library's exp
-/// and log (glibc takes FMA variants on CPUs with FMA and AVX2; another version may round
-/// otherwise). Ranks that differ in these would sum gradients of different bits, so such a job
+/// the kernel build (FMA or not: avx2, avx512 and avx512bf16 give each other's bits) and the C library's log,
+/// sin and cos, which draw the noise (glibc takes FMA variants on CPUs with FMA and AVX2; another version
+/// may round otherwise). Ranks that differ in these would sum gradients of different bits, so such a job
 /// is refused before its first step rather than left to drift from the one-process result.
 struct RankKernels: CustomStringConvertible {
     struct Rank: Equatable {

@@ -130,10 +130,22 @@ void vae_deconv1x_single_backward(const float *dy, const float *x, int batch, in
 void vae_matrix_product(bool transposeA, bool transposeB, int m, int n, int k, float alpha, const float *a, int lda,
                         const float *b, int ldb, float beta, float *c, int ldc);
 
-/// Whether the C library's exp, log and the like take their fused multiply-add variants on this
+/// The loss's element-wise functions, in vectors, with the bits of glibc's expf (its FMA variant)
+/// and log1pf on every CPU (logistic.c). `vae_exp`: e^x; `vae_log1p`: log(1 + x) for x >= 0.
+void vae_exp(const float *x, float *y, size_t count);
+void vae_log1p(const float *x, float *y, size_t count);
+/// Binary cross-entropy of sigmoid(logit) against target, from the logit: returns the sum of
+/// max(l, 0) - l y + log(1 + e^-|l|) over the values (each rounded to float, added in order in
+/// double) and writes (sigmoid(l) - y) * gradientScale into `logitGradient`.
+double vae_sigmoid_cross_entropy(const float *logits, const float *targets, size_t count, float gradientScale,
+                                 float *logitGradient);
+/// The logistic function in place, finite for any input.
+void vae_sigmoid(float *values, size_t count);
+
+/// Whether the C library's log, sin, cos and the like take their fused multiply-add variants on this
 /// CPU (glibc chooses them at load time on CPUs with FMA and AVX2): they round differently.
 bool vae_math_library_fuses_multiply_add(void);
-/// The C library's version ("2.36"): another version may round exp and log differently.
+/// The C library's version ("2.36"): another version may round log, sin and cos differently.
 const char *vae_math_library_version(void);
 
 /// The builds of the hand-written kernels, chosen at run time: the best the CPU runs,
