@@ -99,13 +99,37 @@ static inline void add_bias_gradient(const float *dyGrid, int height, int width,
     }
 }
 
-// Adds a kernel gradient summed as [tap][input][output] into Keras's [tap][output][input].
+// dst[c][r] = src[r][c] (or += when `add`) for an 8 x 8 block, rows `srcRow` and `dstRow` floats
+// apart: eight loads, three rounds of shuffles, eight stores, rather than 64 strided moves.
+static inline void transpose_block8(const float *src, size_t srcRow, float *dst, size_t dstRow, bool add) {
+    v8 r[8], a[8], b[8];
+    for (int k = 0; k < 8; k++) r[k] = LOAD8(src + k * srcRow);
+    for (int k = 0; k < 8; k += 2) {   // neighbouring rows' elements interleaved, in each half
+        a[k] = __builtin_shufflevector(r[k], r[k + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        a[k + 1] = __builtin_shufflevector(r[k], r[k + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int k = 0; k < 8; k += 4)     // then pairs of pairs: four rows' columns c and c + 4
+        for (int h = 0; h < 2; h++) {
+            b[k + 2 * h] = __builtin_shufflevector(a[k + h], a[k + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            b[k + 2 * h + 1] = __builtin_shufflevector(a[k + h], a[k + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int c = 0; c < 4; c++) {      // then the two halves of the block's rows
+        const v8 low = __builtin_shufflevector(b[c], b[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        const v8 high = __builtin_shufflevector(b[c], b[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        STORE8(dst + c * dstRow, add ? LOAD8(dst + c * dstRow) + low : low);
+        STORE8(dst + (c + 4) * dstRow, add ? LOAD8(dst + (c + 4) * dstRow) + high : high);
+    }
+}
+
+// Adds a kernel gradient summed as [tap][input][output] into Keras's [tap][output][input]
+// (inputs and outputs are multiples of 16).
 static inline void add_kernel_gradient(const float *packedGradient, int inputs, int outputs, float *kernelGradient) {
     const size_t panel = (size_t)inputs * outputs;
     for (int tap = 0; tap < 9; tap++)
-        for (int o = 0; o < outputs; o++)
-            for (int i = 0; i < inputs; i++)
-                kernelGradient[tap * panel + (size_t)o * inputs + i] += packedGradient[tap * panel + (size_t)i * outputs + o];
+        for (int i = 0; i < inputs; i += 8)
+            for (int o = 0; o < outputs; o += 8)
+                transpose_block8(packedGradient + tap * panel + (size_t)i * outputs + o, outputs,
+                                 kernelGradient + tap * panel + (size_t)o * inputs + i, inputs, true);
 }
 
 // float32 -> bfloat16, rounded to nearest even. Subnormals become zeros of their sign, as the

@@ -139,6 +139,13 @@ INLINE void NAME(pack_panels)(const float *kernel, size_t panel, int columnCount
             const int columns = NAME(block_columns)(c0, columnCount);
             float *block = packed + tap * panel + (size_t)c0 * depth;
             const float *source = kernel + tap * panel + (size_t)c0 * columnStride;
+            if (depthStride == 1 && columns % 8 == 0 && depth % 8 == 0) {   // a transpose, in 8 x 8 blocks
+                for (int d = 0; d < depth; d += 8)
+                    for (int j = 0; j < columns; j += 8)
+                        transpose_block8(source + (size_t)j * columnStride + d, columnStride, block + d * columns + j,
+                                         columns, false);
+                continue;
+            }
             for (int d = 0; d < depth; d++)
                 for (int j = 0; j < columns; j++)
                     block[d * columns + j] = source[(size_t)j * columnStride + (size_t)d * depthStride];
