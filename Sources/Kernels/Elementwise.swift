@@ -1,34 +1,23 @@
 import CKernels
 
-/// Fused loops that follow a matrix product, so that each activation is touched once.
+/// Fused loops that follow a matrix product, so that each activation is touched once; in C
+/// (`elementwise.c`, `logistic.c`), for the CPU's widest vectors.
 public enum Elementwise {
     /// `rows x columns` matrix: adds `bias` to every row, then applies relu if asked.
     public static func addBias(_ values: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
                                bias: UnsafePointer<Float>, relu: Bool) {
-        var row = values
-        for _ in 0..<rows {
-            if relu {
-                for c in 0..<columns { row[c] = max(row[c] + bias[c], 0) }
-            } else {
-                for c in 0..<columns { row[c] += bias[c] }
-            }
-            row += columns
-        }
+        vae_add_bias(values, rows, columns, bias, relu)
     }
 
     /// Backward of relu, given its output: zeroes the gradient where the unit was off.
     public static func reluBackward(_ gradient: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count { gradient[i] = output[i] > 0 ? gradient[i] : 0 }   // branch-free: vectorises
+        vae_relu_backward(gradient, output, count)
     }
 
     /// Bias gradient: column sums of a `rows x columns` matrix, added into `biasGradient`.
     public static func addColumnSums(_ values: UnsafePointer<Float>, rows: Int, columns: Int,
                                      into biasGradient: UnsafeMutablePointer<Float>) {
-        var row = values
-        for _ in 0..<rows {
-            for c in 0..<columns { biasGradient[c] += row[c] }
-            row += columns
-        }
+        vae_add_column_sums(values, rows, columns, biasGradient)
     }
 
     /// Binary cross-entropy of `sigmoid(logit)` against `target`, from the logit so that it

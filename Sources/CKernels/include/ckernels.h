@@ -130,6 +130,14 @@ void vae_deconv1x_single_backward(const float *dy, const float *x, int batch, in
 void vae_matrix_product(bool transposeA, bool transposeB, int m, int n, int k, float alpha, const float *a, int lda,
                         const float *b, int ldb, float beta, float *c, int ldc);
 
+/// The passes beside the matrix products, row-major `rows x columns`: `vae_add_bias` adds `bias`
+/// to every row, then takes max(v, 0) if `relu`; `vae_relu_backward` zeroes the gradient where
+/// the unit's output was not positive; `vae_add_column_sums` adds each column's sum, rows in
+/// order, into `sums`.
+void vae_add_bias(float *values, size_t rows, size_t columns, const float *bias, bool relu);
+void vae_relu_backward(float *gradient, const float *output, size_t count);
+void vae_add_column_sums(const float *values, size_t rows, size_t columns, float *sums);
+
 /// The loss's element-wise functions, in vectors, with the bits of glibc's expf (its FMA variant)
 /// and log1pf on every CPU (logistic.c). `vae_exp`: e^x; `vae_log1p`: log(1 + x) for x >= 0.
 void vae_exp(const float *x, float *y, size_t count);
