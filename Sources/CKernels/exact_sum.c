@@ -5,7 +5,7 @@
 
 #include "target_clones.h"
 
-int vae_block_exponent(const float *values, size_t count) {
+KERNEL int vae_block_exponent(const float *values, size_t count) {
     // The largest exponent field (the sign and mantissa masked off) bounds every magnitude.
     uint32_t largest = 0;
     for (size_t i = 0; i < count; i++) {
