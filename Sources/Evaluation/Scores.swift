@@ -37,9 +37,18 @@ public struct Scores: Encodable, Sendable {
         return try encoder.encode(self)
     }
 
-    /// Scores the first `count` images in chunks, so memory stays small whatever the count.
+    /// Scores the first `count` images in chunks, so memory stays small whatever the count; the
+    /// chunks on every core, then added up in order, so the figures are those of one by one.
     public init(_ weights: InferenceWeights, images: ImageSet, count: Int, reader: DigitReader?) {
-        let chunk = 500
+        let chunk = 500, chunks = (count + chunk - 1) / chunk
+        let parts = [Part](unsafeUninitializedCapacity: chunks) { buffer, initialized in
+            nonisolated(unsafe) let parts = buffer
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let range = (c * chunk)..<min(c * chunk + chunk, count)
+                (parts.baseAddress! + c).initialize(to: Part(weights, images: images, range: range, reader: reader))
+            }
+            initialized = chunks
+        }
         var sums = VAE.LossSums()
         var model = QualityReport(psnrDB: 0, ssim: 0), bilinear = model, bicubic = model
         var modelReads = ReadingTally(), bilinearReads = ReadingTally(), bicubicReads = ReadingTally()
@@ -49,35 +58,22 @@ public struct Scores: Encodable, Sendable {
             total.psnrDB += part.psnrDB * Double(n) / Double(count)
             total.ssim += part.ssim * Double(n) / Double(count)
         }
-        for start in stride(from: 0, to: count, by: chunk) {
-            let n = min(chunk, count - start)
-            var inputs = [Float](repeating: 0, count: n * VAE.inputPixels)
-            var targets = [Float](repeating: 0, count: n * VAE.outputPixels)
-            inputs.withUnsafeMutableBufferPointer { x in
-                targets.withUnsafeMutableBufferPointer { y in
-                    for i in 0..<n {
-                        images.lowResolution(start + i, into: x.baseAddress! + i * VAE.inputPixels)
-                        images.target(start + i, into: y.baseAddress! + i * VAE.outputPixels)
-                    }
-                }
-            }
-            let (predictions, partSums) = Inference.evaluate(weights, inputs: inputs, targets: targets, count: n)
-            sums.reconstruction += partSums.reconstruction
-            sums.kl += partSums.kl
-            accumulate(&model, ImageQuality.report(predictions: predictions, targets: targets), n)
-            let upscaled = ImageQuality.interpolations(lowResolution: inputs)
-            accumulate(&bilinear, ImageQuality.report(predictions: upscaled.bilinear, targets: targets), n)
-            accumulate(&bicubic, ImageQuality.report(predictions: upscaled.bicubic, targets: targets), n)
-            guard let reader else { continue }
-            let labels = images.labels[start..<(start + n)]
-            let read = reader.read(predictions, count: n)
-            modelReads.add(read: read, labels: labels)
-            bilinearReads.add(read: reader.read(upscaled.bilinear, count: n), labels: labels)
-            bicubicReads.add(read: reader.read(upscaled.bicubic, count: n), labels: labels)
-            originalReads.add(read: reader.read(targets, count: n), labels: labels)
-            for (i, (digit, label)) in zip(read, labels).enumerated()
+        for part in parts {
+            let n = part.range.count
+            sums.reconstruction += part.sums.reconstruction
+            sums.kl += part.sums.kl
+            accumulate(&model, part.model, n)
+            accumulate(&bilinear, part.bilinear, n)
+            accumulate(&bicubic, part.bicubic, n)
+            guard let reads = part.reads else { continue }
+            let labels = images.labels[part.range]
+            modelReads.add(read: reads.model, labels: labels)
+            bilinearReads.add(read: reads.bilinear, labels: labels)
+            bicubicReads.add(read: reads.bicubic, labels: labels)
+            originalReads.add(read: reads.original, labels: labels)
+            for (i, (digit, label)) in zip(reads.model, labels).enumerated()
             where digit != label && examples.count < Self.misreadExampleCount {
-                examples.append(MisreadImage(index: start + i, digit: Int(label), readAs: Int(digit)))
+                examples.append(MisreadImage(index: part.range.lowerBound + i, digit: Int(label), readAs: Int(digit)))
             }
         }
         self.images = count
@@ -93,5 +89,38 @@ public struct Scores: Encodable, Sendable {
         self.bilinear = QualityReport(psnrDB: bilinear.psnrDB, ssim: bilinear.ssim, reading: reader.map { _ in bilinearReads.readings })
         self.bicubic = QualityReport(psnrDB: bicubic.psnrDB, ssim: bicubic.ssim, reading: reader.map { _ in bicubicReads.readings })
         misreadExamples = examples
+    }
+
+    /// One chunk's figures: its loss sums, the qualities of its upscales, and what the reader reads.
+    private struct Part {
+        let range: Range<Int>
+        let sums: VAE.LossSums
+        let model, bilinear, bicubic: QualityReport
+        let reads: (model: [UInt8], bilinear: [UInt8], bicubic: [UInt8], original: [UInt8])?
+
+        init(_ weights: InferenceWeights, images: ImageSet, range: Range<Int>, reader: DigitReader?) {
+            let n = range.count
+            var inputs = [Float](repeating: 0, count: n * VAE.inputPixels)
+            var targets = [Float](repeating: 0, count: n * VAE.outputPixels)
+            inputs.withUnsafeMutableBufferPointer { x in
+                targets.withUnsafeMutableBufferPointer { y in
+                    for (i, image) in range.enumerated() {
+                        images.lowResolution(image, into: x.baseAddress! + i * VAE.inputPixels)
+                        images.target(image, into: y.baseAddress! + i * VAE.outputPixels)
+                    }
+                }
+            }
+            let predictions: [Float]
+            self.range = range
+            (predictions, sums) = Inference.evaluate(weights, inputs: inputs, targets: targets, count: n)
+            model = ImageQuality.report(predictions: predictions, targets: targets)
+            let upscaled = ImageQuality.interpolations(lowResolution: inputs)
+            bilinear = ImageQuality.report(predictions: upscaled.bilinear, targets: targets)
+            bicubic = ImageQuality.report(predictions: upscaled.bicubic, targets: targets)
+            reads = reader.map { reader in
+                (reader.read(predictions, count: n), reader.read(upscaled.bilinear, count: n),
+                 reader.read(upscaled.bicubic, count: n), reader.read(targets, count: n))
+            }
+        }
     }
 }
