@@ -31,11 +31,22 @@ public struct PatchGeometry: Sendable, Equatable {
     /// Fills `patches` (`smallPositions x patchWidth`) from one image's `large` grid (HWC);
     /// window cells outside the grid are zero ("same" padding).
     public func gather(_ large: UnsafePointer<Float>, into patches: UnsafeMutablePointer<Float>) {
-        let k = PatchGeometry.kernelSize
+        let k = PatchGeometry.kernelSize, run = k * channels
         var row = patches
         for y in 0..<smallHeight {
             for x in 0..<smallWidth {
                 var cell = row
+                let top = y * stride - pad, left = x * stride - pad
+                if top >= 0 && top + k <= largeHeight && left >= 0 && left + k <= largeWidth {
+                    // The whole window inside: each of its rows is one run of k cells.
+                    for ky in 0..<k {
+                        let source = large + ((top + ky) * largeWidth + left) * channels
+                        for i in 0..<run { cell[i] = source[i] }
+                        cell += run
+                    }
+                    row += patchWidth
+                    continue
+                }
                 for ky in 0..<k {
                     let ly = y * stride + ky - pad
                     for kx in 0..<k {
