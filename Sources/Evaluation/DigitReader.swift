@@ -91,15 +91,19 @@ public struct DigitReader: Sendable {
     /// 2x2 max-pooling, stride 2, of `batch` HWC images `side` x `side` (even) into `side / 2`.
     private static func maxPool(_ x: [Float], batch: Int, side: Int, channels: Int, into y: inout [Float]) {
         let half = side / 2
-        for image in 0..<batch {
-            let source = image * side * side * channels, target = image * half * half * channels
-            for row in 0..<half {
-                for column in 0..<half {
-                    let topLeft = source + (2 * row * side + 2 * column) * channels, below = topLeft + side * channels
-                    let out = target + (row * half + column) * channels
-                    for c in 0..<channels {
-                        y[out + c] = max(max(x[topLeft + c], x[topLeft + channels + c]),
-                                         max(x[below + c], x[below + channels + c]))
+        precondition(x.count >= batch * side * side * channels && y.count >= batch * half * half * channels)
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                for image in 0..<batch {
+                    let source = image * side * side * channels, target = image * half * half * channels
+                    for row in 0..<half {
+                        for column in 0..<half {
+                            let topLeft = x.baseAddress! + source + (2 * row * side + 2 * column) * channels
+                            let below = topLeft + side * channels, out = y.baseAddress! + target + (row * half + column) * channels
+                            for c in 0..<channels {
+                                out[c] = max(max(topLeft[c], topLeft[channels + c]), max(below[c], below[channels + c]))
+                            }
+                        }
                     }
                 }
             }

@@ -41,7 +41,11 @@ public struct PatchGeometry: Sendable, Equatable {
                     // The whole window inside: each of its rows is one run of k cells.
                     for ky in 0..<k {
                         let source = large + ((top + ky) * largeWidth + left) * channels
-                        for i in 0..<run { cell[i] = source[i] }
+                        if run >= 16 {
+                            cell.update(from: source, count: run)
+                        } else {
+                            for i in 0..<run { cell[i] = source[i] }   // a call costs more than a few floats
+                        }
                         cell += run
                     }
                     row += patchWidth
