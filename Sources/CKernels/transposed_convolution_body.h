@@ -284,6 +284,21 @@ static void NAME(deconv2x_backward_images)(const float *dy, const float *x, int 
 // in the bits. Stores the pixels from `first` on.
 // Inlined with `group` and `inputs` constants (the model's inputs: 32), so that the taps and
 // the pixels unroll (the copy for other input counts cannot unroll, which is no fault).
+// out[j] = the sum of pixel j's 8 lanes + bias, for j in first ..< group, eight pixels a
+// reduction in one fixed tree for every pixel; `acc` has room for `group` rounded up to 8 (a last
+// partial eight repeats its last pixel).
+INLINE void NAME(store_pixel_sums)(v8 *acc, int group, int first, float bias, float *out) {
+    for (int j = group; j < ((group + 7) & ~7); j++) acc[j] = acc[group - 1];
+    for (int j0 = 0; j0 < group; j0 += 8) {
+        const v8 *a = acc + j0;
+        const v8 q0 = PAIR_SUMS(PAIR_SUMS(a[0], a[1]), PAIR_SUMS(a[2], a[3]));
+        const v8 q1 = PAIR_SUMS(PAIR_SUMS(a[4], a[5]), PAIR_SUMS(a[6], a[7]));
+        const v8 sums = __builtin_shufflevector(q0, q1, 0, 1, 2, 3, 8, 9, 10, 11) +
+                        __builtin_shufflevector(q0, q1, 4, 5, 6, 7, 12, 13, 14, 15);
+        for (int j = max_int(first, j0); j < min_int(group, j0 + 8); j++) out[j] = sums[j - j0] + bias;
+    }
+}
+
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wpass-failed"
 INLINE void NAME(output_pixels)(int group, const float *at, int row, int inputs, const float *kernel, float bias,
@@ -302,23 +317,101 @@ INLINE void NAME(output_pixels)(int group, const float *at, int row, int inputs,
             }
         }
     }
-    // Eight pixels a reduction; a last partial eight repeats its last pixel.
-    for (int j = group; j < ((group + 7) & ~7); j++) acc[j] = acc[group - 1];
-    for (int j0 = 0; j0 < group; j0 += 8) {
-        const v8 *a = acc + j0;
-        const v8 q0 = PAIR_SUMS(PAIR_SUMS(a[0], a[1]), PAIR_SUMS(a[2], a[3]));
-        const v8 q1 = PAIR_SUMS(PAIR_SUMS(a[4], a[5]), PAIR_SUMS(a[6], a[7]));
-        const v8 sums = __builtin_shufflevector(q0, q1, 0, 1, 2, 3, 8, 9, 10, 11) +
-                        __builtin_shufflevector(q0, q1, 4, 5, 6, 7, 12, 13, 14, 15);
-        for (int j = max_int(first, j0); j < min_int(group, j0 + 8); j++) out[j] = sums[j - j0] + bias;
+    NAME(store_pixel_sums)(acc, group, first, bias, out);
+}
+
+#if LANES == 16
+// Rows of an even width up to 28 over 32 inputs (the model's: 28), on full 16-lane vectors: pixel
+// ox and pixel ox + width/2 of a row share a vector, the first's 8-lane sum in the low half and
+// the second's in the high, each the same chain as in the 8-lane path. Each grid row is first
+// laid out once as such pairs, [cell c | cell c + width/2] per 8 inputs, c in 0 ..< width/2 + 2,
+// so that every tap reads a pair with one load.
+#define PAIRED_MAX_HALF 14
+INLINE void NAME(pair_grid_row)(const float *gridRow, int half, float *paired) {
+    for (int c = 0; c < half + 2; c++)
+        for (int b = 0; b < 4; b++)
+            *(v16u *)(paired + (c * 4 + b) * 16) =
+                __builtin_shufflevector(LOAD8(gridRow + c * 32 + 8 * b), LOAD8(gridRow + (c + half) * 32 + 8 * b),
+                                        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+// store_pixel_sums on pairs: the same tree for each pixel's 8 lanes (the shuffles stay within
+// each 128-bit quarter, so each half of a vector is reduced as an 8-lane vector would be), eight
+// pairs at a time; out[j] and out[j + half] for j < half get pair j's two sums + bias.
+#define PAIR_SUMS16(a, b) (__builtin_shufflevector(a, b, 0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30) + \
+                           __builtin_shufflevector(a, b, 1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31))
+INLINE void NAME(store_pair_sums)(v16 *acc, int half, float bias, float *out) {
+    for (int j = half; j < ((half + 7) & ~7); j++) acc[j] = acc[half - 1];
+    for (int j0 = 0; j0 < half; j0 += 8) {
+        const v16 *a = acc + j0;
+        const v16 q0 = PAIR_SUMS16(PAIR_SUMS16(a[0], a[1]), PAIR_SUMS16(a[2], a[3]));
+        const v16 q1 = PAIR_SUMS16(PAIR_SUMS16(a[4], a[5]), PAIR_SUMS16(a[6], a[7]));
+        const v16 sums = (__builtin_shufflevector(q0, q1, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +
+                          __builtin_shufflevector(q0, q1, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31)) + bias;
+        const int count = min_int(8, half - j0);
+        if (count == 8) {
+            STORE8(out + j0, __builtin_shufflevector(sums, sums, 0, 1, 2, 3, 4, 5, 6, 7));
+            STORE8(out + j0 + half, __builtin_shufflevector(sums, sums, 8, 9, 10, 11, 12, 13, 14, 15));
+        } else {
+            for (int j = 0; j < count; j++) {
+                out[j0 + j] = sums[j];
+                out[j0 + j + half] = sums[8 + j];
+            }
+        }
     }
 }
+#undef PAIR_SUMS16
+
+INLINE void NAME(deconv1x_paired_forward_image)(const float *xg, int height, int width, const float *kernel,
+                                                float bias, float *image) {
+    const int row = (width + 2) * 32, half = width / 2;
+    // Grid rows oy, oy + 1 and oy + 2 as pairs, grid row g at g % 3.
+    float paired[3][(PAIRED_MAX_HALF + 2) * 4 * 16] __attribute__((aligned(64)));
+    NAME(pair_grid_row)(xg, half, paired[0]);
+    NAME(pair_grid_row)(xg + row, half, paired[1]);
+    for (int oy = 0; oy < height; oy++) {
+        NAME(pair_grid_row)(xg + (oy + 2) * row, half, paired[(oy + 2) % 3]);
+        v16 acc[PAIRED_MAX_HALF + 2];
+        for (int j = 0; j < half; j++) acc[j] = 0;
+        for (int ky = 0; ky < 3; ky++) {
+            // x(oy + 1 - ky, ox + 1 - kx) is grid cell (oy + 2 - ky, ox + 2 - kx).
+            const float *rowPairs = paired[(oy + 2 - ky) % 3];
+#pragma unroll
+            for (int kx = 0; kx < 3; kx++) {
+#pragma unroll
+                for (int b = 0; b < 4; b++) {
+                    const v8 w = LOAD8(kernel + (ky * 3 + kx) * 32 + 8 * b);
+                    v16 weights = __builtin_shufflevector(w, w, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
+                    // In a register for its pixels here: hoisted out of the rows, the 36 of them
+                    // would not fit, and each multiply-add would load its weights again.
+                    __asm__("" : "+v"(weights));
+                    const float *at = rowPairs + ((2 - kx) * 4 + b) * 16;
+#pragma unroll
+                    for (int j = 0; j < PAIRED_MAX_HALF; j++)
+                        if (j < half) acc[j] = LOADV(at + j * 64) * weights + acc[j];
+                }
+            }
+        }
+        NAME(store_pair_sums)(acc, half, bias, image + oy * width);
+    }
+}
+#endif
 
 // One image, a row at a time: groups of ROW_PIXELS, the last one moved back to end at the row's
 // end (its overlap is computed twice, the same bits both times); rows narrower than a group one
 // pixel at a time.
 INLINE void NAME(deconv1x_single_forward_image)(const float *xg, int height, int width, int inputs,
                                                 const float *kernel, const float *bias, float *image) {
+#if LANES == 16
+    if (inputs == 32 && width % 2 == 0 && width <= 2 * PAIRED_MAX_HALF) {
+        // The model's width as a constant, so that its pairs unroll without tests.
+        if (width == 28)
+            NAME(deconv1x_paired_forward_image)(xg, height, 28, kernel, bias[0], image);
+        else
+            NAME(deconv1x_paired_forward_image)(xg, height, width, kernel, bias[0], image);
+        return;
+    }
+#endif
     const int row = (width + 2) * inputs;
     for (int oy = 0; oy < height; oy++) {
         // x(oy + 1 - ky, ox + 1 - kx) at ky = kx = 0 is the grid's cell (oy + 2, ox + 2).
@@ -440,3 +533,4 @@ static void NAME(deconv1x_single_backward)(const float *dy, const float *x, int 
 #undef STOREV
 #undef TILE_COLUMNS
 #undef EXTRA_ROW_CASES
+#undef PAIRED_MAX_HALF

@@ -28,6 +28,7 @@ struct TransposedConvolutionTests {
         Case(input: GridShape(height: 3, width: 5, channels: 16), outputs: 48, stride: 2, batch: 3),
         Case(input: GridShape(height: 1, width: 1, channels: 32), outputs: 16, stride: 2, batch: 1),
         Case(input: GridShape(height: 5, width: 2, channels: 64), outputs: 1, stride: 1, batch: 2),
+        Case(input: GridShape(height: 3, width: 10, channels: 32), outputs: 1, stride: 1, batch: 2),
         Case(input: GridShape(height: 4, width: 5, channels: 48), outputs: 80, stride: 2, batch: 2),
     ]
 
