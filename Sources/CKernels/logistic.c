@@ -110,35 +110,39 @@ INLINE void log1p16(const f16 *argument, f16 *out) {
 
 // Sixteen values from `values[0 ..< count)`, zeros after them.
 INLINE void load16(const float *values, size_t count, f16 *v) {
+    if (count >= 16) {
+        *v = *(const f16u *)values;
+        return;
+    }
     float padded[16] = {0};
-    memcpy(padded, values, sizeof(float) * (count < 16 ? count : 16));
+    memcpy(padded, values, sizeof(float) * count);
     *v = *(const f16u *)padded;
 }
 
-// The first `count` (at most 16) lanes of `v` into `values`.
+// The first `count` lanes of `v` (all 16 from 16 up) into `values`.
 INLINE void store16(float *values, const f16 *v, size_t count) {
+    if (count >= 16) {
+        *(f16u *)values = *v;
+        return;
+    }
     float padded[16];
     *(f16u *)padded = *v;
-    memcpy(values, padded, sizeof(float) * (count < 16 ? count : 16));
+    memcpy(values, padded, sizeof(float) * count);
 }
 
-KERNEL void vae_exp(const float *x, float *y, size_t count) {
+// y = step(x) for `count` values, sixteen at a time.
+INLINE void map16(const float *x, float *y, size_t count, void (*step)(const f16 *, f16 *)) {
     for (size_t i = 0; i < count; i += 16) {
         f16 v;
         load16(x + i, count - i, &v);
-        exp16(&v, &v);
+        step(&v, &v);
         store16(y + i, &v, count - i);
     }
 }
 
-KERNEL void vae_log1p(const float *x, float *y, size_t count) {
-    for (size_t i = 0; i < count; i += 16) {
-        f16 v;
-        load16(x + i, count - i, &v);
-        log1p16(&v, &v);
-        store16(y + i, &v, count - i);
-    }
-}
+KERNEL void vae_exp(const float *x, float *y, size_t count) { map16(x, y, count, exp16); }
+
+KERNEL void vae_log1p(const float *x, float *y, size_t count) { map16(x, y, count, log1p16); }
 
 // e^-|l|, and from it sigmoid(l) = 1/(1 + e^-l) for l >= 0, e^l/(1 + e^l) below: never overflows.
 #define EXP_OF_MINUS_MAGNITUDE(l, e) do { const f16 minus = -float_of(bits_of(l) & 0x7fffffff); exp16(&minus, &(e)); } while (0)
