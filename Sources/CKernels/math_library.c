@@ -2,6 +2,7 @@
 
 #if defined(__GLIBC__)
 #include <gnu/libc-version.h>
+#include <malloc.h>
 #if defined(__x86_64__)
 #include <sys/platform/x86.h>
 #endif
@@ -22,5 +23,15 @@ const char *vae_math_library_version(void) {
     return gnu_get_libc_version();
 #else
     return "unknown";
+#endif
+}
+
+void vae_c_library_return_big_blocks(void) {
+#if defined(__GLIBC__)
+    // glibc raises its mmap threshold to the size of each big block freed, then keeps such
+    // blocks in its heaps: the scoring threads, each with its own heap, held about twice what
+    // they use at once (a run's peak 226 MB against 115). A fixed threshold maps every block
+    // from 4 MB up and returns it when freed.
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
 #endif
 }

@@ -7,4 +7,8 @@ public enum MathLibrary {
     public static var fusesMultiplyAdd: Bool { vae_math_library_fuses_multiply_add() }
     /// "glibc 2.36".
     public static var version: String { "glibc \(String(cString: vae_math_library_version()))" }
+
+    /// Has the C library map big blocks and return them when freed (glibc otherwise keeps the
+    /// freed ones of each thread's heap: the resident peak of a run's scoring threads doubled).
+    public static func returnBigBlocks() { vae_c_library_return_big_blocks() }
 }

@@ -19,6 +19,7 @@ struct VAECommandLine: ParsableCommand {
 
     /// Bad input gets one line on stderr and a non-zero exit, never a trace.
     static func main() {
+        MathLibrary.returnBigBlocks()
         do {
             var command = try parseAsRoot()
             try KernelBuild.useFromEnvironment(ProcessInfo.processInfo.environment)

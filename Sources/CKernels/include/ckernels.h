@@ -156,6 +156,10 @@ bool vae_math_library_fuses_multiply_add(void);
 /// The C library's version ("2.36"): another version may round log, sin and cos differently.
 const char *vae_math_library_version(void);
 
+/// Has the C library map blocks from 4 MB up and return them when freed, so that a process's
+/// resident peak stays near the memory it uses at once.
+void vae_c_library_return_big_blocks(void);
+
 /// The builds of the hand-written kernels, chosen at run time: the best the CPU runs,
 /// unless the process or a thread chooses another. A build keeps its results bit for bit at
 /// any world size and thread count; the builds with FMA (all but the baseline) also give each
