@@ -168,13 +168,11 @@ KERNEL double vae_sigmoid_cross_entropy(const float *logits, const float *target
     return sum;
 }
 
-KERNEL void vae_sigmoid(float *values, size_t count) {
-    for (size_t i = 0; i < count; i += 16) {
-        const size_t lanes = count - i < 16 ? count - i : 16;
-        f16 l, e;
-        load16(values + i, lanes, &l);
-        EXP_OF_MINUS_MAGNITUDE(l, e);
-        const f16 sigmoid = SIGMOID(l, e);
-        store16(values + i, &sigmoid, lanes);
-    }
+INLINE void sigmoid16(const f16 *argument, f16 *out) {
+    const f16 l = *argument;
+    f16 e;
+    EXP_OF_MINUS_MAGNITUDE(l, e);
+    *out = SIGMOID(l, e);
 }
+
+KERNEL void vae_sigmoid(float *values, size_t count) { map16(values, values, count, sigmoid16); }

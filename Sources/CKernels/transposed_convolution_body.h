@@ -274,16 +274,10 @@ static void NAME(deconv2x_backward_images)(const float *dy, const float *x, int 
     }
 }
 
-// The output layer (stride 1, one output channel) works in 8-wide vectors in every build: its
-// sums are short (32 inputs a tap), and the same lanes keep its bits the same in every FMA build.
+// The output layer (stride 1, one output channel) sums in 8-lane chains in every build: its
+// sums are short (32 inputs a tap), and the same lanes keep its bits the same in every FMA build
+// (the AVX-512 build's forward carries two pixels' chains in one vector, below).
 
-// Stride 1, one output: y(oy, ox) = sum over taps of x(oy + 1 - ky, ox + 1 - kx) . kernel[tap].
-// `group` neighbouring output pixels of a row at a time, each with one accumulator of 8 input
-// channels (independent chains keep both FMA units busy), read at fixed displacements from one
-// pointer; then each pixel's 8 lanes are summed in one fixed tree, so the grouping never shows
-// in the bits. Stores the pixels from `first` on.
-// Inlined with `group` and `inputs` constants (the model's inputs: 32), so that the taps and
-// the pixels unroll (the copy for other input counts cannot unroll, which is no fault).
 // out[j] = the sum of pixel j's 8 lanes + bias, for j in first ..< group, eight pixels a
 // reduction in one fixed tree for every pixel; `acc` has room for `group` rounded up to 8 (a last
 // partial eight repeats its last pixel).
@@ -299,6 +293,13 @@ INLINE void NAME(store_pixel_sums)(v8 *acc, int group, int first, float bias, fl
     }
 }
 
+// Stride 1, one output: y(oy, ox) = sum over taps of x(oy + 1 - ky, ox + 1 - kx) . kernel[tap].
+// `group` neighbouring output pixels of a row at a time, each with one accumulator of 8 input
+// channels (independent chains keep both FMA units busy), read at fixed displacements from one
+// pointer; then each pixel's 8 lanes are summed in one fixed tree, so the grouping never shows
+// in the bits. Stores the pixels from `first` on.
+// Inlined with `group` and `inputs` constants (the model's inputs: 32), so that the taps and
+// the pixels unroll (the copy for other input counts cannot unroll, which is no fault).
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wpass-failed"
 INLINE void NAME(output_pixels)(int group, const float *at, int row, int inputs, const float *kernel, float bias,
