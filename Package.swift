@@ -53,7 +53,7 @@ let package = Package(
         ]),
 
         // Readers of what the product writes (GIF, NPY, a whole tensor), which the product itself never reads so.
-        .target(name: "TestSupport", dependencies: ["Media", "Checkpoint", "CGIF"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Kernels", "Media", "Checkpoint", "CGIF"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "Checkpoint", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")]),

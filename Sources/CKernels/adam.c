@@ -2,7 +2,7 @@
 
 #include <math.h>
 
-#include "target_clones.h"
+#include "per_build.h"
 
 // Keras rounds to float32 after every operation: no fused multiply-adds here, so that every
 // build, and the vector lanes and the scalar tail alike, give Keras's bits.
@@ -11,9 +11,9 @@
 typedef float v16 __attribute__((ext_vector_type(16)));
 typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));
 
-KERNEL void vae_adam_update(float *restrict parameters, float *restrict m, float *restrict v,
-                            const float *restrict g, size_t count, float alpha, float oneMinusBeta1,
-                            float oneMinusBeta2, float epsilon) {
+INLINE void vae_adam_update_body(float *restrict parameters, float *restrict m, float *restrict v,
+                               const float *restrict g, size_t count, float alpha, float oneMinusBeta1,
+                               float oneMinusBeta2, float epsilon) {
     size_t i = 0;
     // Vectors written out: sqrtf may set errno, so a plain loop would not vectorise.
     for (; i + 16 <= count; i += 16) {
@@ -31,3 +31,7 @@ KERNEL void vae_adam_update(float *restrict parameters, float *restrict m, float
         parameters[i] -= (m[i] * alpha) / (__builtin_sqrtf(v[i]) + epsilon);
     }
 }
+PER_BUILD(void, vae_adam_update,
+          (float *restrict parameters, float *restrict m, float *restrict v, const float *restrict g, size_t count,
+           float alpha, float oneMinusBeta1, float oneMinusBeta2, float epsilon),
+          (parameters, m, v, g, count, alpha, oneMinusBeta1, oneMinusBeta2, epsilon))

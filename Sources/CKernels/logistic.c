@@ -2,18 +2,16 @@
 
 #include <string.h>
 
-#include "target_clones.h"
+#include "per_build.h"
 
 // The loss's exp and log1p in vectors, sixteen values at a time. They compute what glibc's
 // expf (its FMA variant, which glibc runs on every CPU with FMA and AVX2) and log1pf compute,
 // step for step, so that the loss keeps the bits it had when it called them one value at a
-// time (LogisticTests checks every input of the loss's domain against glibc). A CPU without FMA
-// runs the same steps with fma() from the C library: the same bits everywhere, slowly.
+// time (LogisticTests checks every input of the loss's domain against glibc). The baseline build
+// (no FMA) runs the same steps with fma() from the C library: the same bits everywhere, slowly.
 
 // No contraction: every rounding below is written out, as glibc's own compiler made it.
 #pragma clang fp contract(off)
-
-#define INLINE static inline __attribute__((always_inline))
 
 typedef float f16 __attribute__((ext_vector_type(16)));
 typedef float f16u __attribute__((ext_vector_type(16), aligned(4)));
@@ -21,7 +19,7 @@ typedef double d16 __attribute__((ext_vector_type(16)));
 typedef int32_t i16 __attribute__((ext_vector_type(16)));
 typedef uint64_t q16 __attribute__((ext_vector_type(16)));
 
-// Macros and pointers rather than vector arguments: the clone without AVX-512 could not pass
+// Macros and pointers rather than vector arguments: the copies without AVX-512 could not pass
 // them in registers.
 #define bits_of(x) ((i16)(x))
 #define float_of(bits) ((f16)(bits))
@@ -140,16 +138,18 @@ INLINE void map16(const float *x, float *y, size_t count, void (*step)(const f16
     }
 }
 
-KERNEL void vae_exp(const float *x, float *y, size_t count) { map16(x, y, count, exp16); }
+INLINE void vae_exp_body(const float *x, float *y, size_t count) { map16(x, y, count, exp16); }
+PER_BUILD(void, vae_exp, (const float *x, float *y, size_t count), (x, y, count))
 
-KERNEL void vae_log1p(const float *x, float *y, size_t count) { map16(x, y, count, log1p16); }
+INLINE void vae_log1p_body(const float *x, float *y, size_t count) { map16(x, y, count, log1p16); }
+PER_BUILD(void, vae_log1p, (const float *x, float *y, size_t count), (x, y, count))
 
 // e^-|l|, and from it sigmoid(l) = 1/(1 + e^-l) for l >= 0, e^l/(1 + e^l) below: never overflows.
 #define EXP_OF_MINUS_MAGNITUDE(l, e) do { const f16 minus = -float_of(bits_of(l) & 0x7fffffff); exp16(&minus, &(e)); } while (0)
 #define SIGMOID(l, e) choose((l) >= 0.0f, 1.0f / (1.0f + (e)), (e) / (1.0f + (e)))
 
-KERNEL double vae_sigmoid_cross_entropy(const float *logits, const float *targets, size_t count, float gradientScale,
-                                        float *logitGradient) {
+INLINE double vae_sigmoid_cross_entropy_body(const float *logits, const float *targets, size_t count,
+                                           float gradientScale, float *logitGradient) {
     double sum = 0;
     for (size_t i = 0; i < count; i += 16) {
         const size_t lanes = count - i < 16 ? count - i : 16;
@@ -167,6 +167,9 @@ KERNEL double vae_sigmoid_cross_entropy(const float *logits, const float *target
     }
     return sum;
 }
+PER_BUILD(double, vae_sigmoid_cross_entropy,
+          (const float *logits, const float *targets, size_t count, float gradientScale, float *logitGradient),
+          (logits, targets, count, gradientScale, logitGradient))
 
 INLINE void sigmoid16(const f16 *argument, f16 *out) {
     const f16 l = *argument;
@@ -175,4 +178,5 @@ INLINE void sigmoid16(const f16 *argument, f16 *out) {
     *out = SIGMOID(l, e);
 }
 
-KERNEL void vae_sigmoid(float *values, size_t count) { map16(values, values, count, sigmoid16); }
+INLINE void vae_sigmoid_body(float *values, size_t count) { map16(values, values, count, sigmoid16); }
+PER_BUILD(void, vae_sigmoid, (float *values, size_t count), (values, count))

@@ -3,9 +3,12 @@ import Testing
 import TestSupport
 
 /// Adam's vectorised update must keep Keras's float32 arithmetic: each operation rounded on its
-/// own, never fused, in the vector lanes and the scalar tail alike.
+/// own, never fused, in the vector lanes and the scalar tail alike, in every kernel build.
 struct AdamUpdateTests {
-    @Test func vectorisedUpdateHasThePlainLoopsBits() {
+    @Test(arguments: KernelBuild.allCases)
+    func vectorisedUpdateHasThePlainLoopsBits(_ build: KernelBuild) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
         var rng = SplitMix64(state: 19)
         let count = 16 * 40 + 7   // whole vectors and a tail
         // Gradients over 30 binades with both signs and some zeros, as a step's are.

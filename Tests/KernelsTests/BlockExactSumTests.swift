@@ -5,7 +5,7 @@ import TestSupport
 /// The block exact sum carries a training step's gradients between ranks: the same terms in any
 /// order and grouping must give the same bits once the exponents are agreed on, and the total
 /// must be the float32 rounding of the true sum (int64) or of the sum of the terms floored to
-/// the unit (int32); a sum must refuse terms its integers cannot hold.
+/// the unit (int32), in every kernel build; a sum must refuse terms its integers cannot hold.
 struct BlockExactSumTests {
     /// Three blocks of different scales, as the model's tensors are.
     static let blocks = [0..<100, 100..<101, 101..<257]
@@ -46,7 +46,10 @@ struct BlockExactSumTests {
         return (combined, exponents)
     }
 
-    @Test func orderAndGroupingDoNotMatterAndTheTotalIsTheRoundedSum() {
+    @Test(arguments: KernelBuild.allCases)
+    func orderAndGroupingDoNotMatterAndTheTotalIsTheRoundedSum(_ build: KernelBuild) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
         var rng = SplitMix64(state: 5)
         let terms = Self.terms(40, &rng)
         let (inOrder, exponents) = Self.sum(terms, parts: 1)
@@ -76,7 +79,10 @@ struct BlockExactSumTests {
         #expect(out == [0, 0x1p-40])
     }
 
-    @Test func refusesNonFiniteAndHugeValues() {
+    @Test(arguments: KernelBuild.allCases)
+    func refusesNonFiniteAndHugeValues(_ build: KernelBuild) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
         let sum = BlockExactSum(blocks: [0..<3], encoding: .int64)
         for bad: Float in [.nan, .infinity, -.infinity, 0x1p40] {
             var exponents = sum.noExponents
@@ -86,7 +92,10 @@ struct BlockExactSumTests {
         #expect(sum.cover([Float(0x1p40).nextDown, -1, 0], exponents: &exponents) && exponents == [40])
     }
 
-    @Test func zerosAndSubnormalsSumExactly() {
+    @Test(arguments: KernelBuild.allCases)
+    func zerosAndSubnormalsSumExactly(_ build: KernelBuild) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
         var sum = BlockExactSum(blocks: [0..<3], encoding: .int64)
         var exponents = sum.noExponents
         let terms: [[Float]] = [[0, .leastNonzeroMagnitude, -0], [0, .leastNonzeroMagnitude, 0]]
@@ -142,7 +151,10 @@ struct BlockExactSumTests {
         #expect(Self.words(&one) == [(1 << 31) - 128, -((1 << 31) - 128), 1])
     }
 
-    @Test func negativeValuesFloorTowardMinusInfinity() {
+    @Test(arguments: KernelBuild.allCases)
+    func negativeValuesFloorTowardMinusInfinity(_ build: KernelBuild) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
         // A negative value smaller than the unit floors to -1 unit, not to 0: 64 of the least
         // subnormal make -64 units of 2^(3 - 25), the total -2^-16; positive ones floor to 0.
         var sum = BlockExactSum(blocks: [0..<3], encoding: .int32(precision: 25))
@@ -154,7 +166,10 @@ struct BlockExactSumTests {
         #expect(out == [-0x1p-16, 0, -0x1p-16])
     }
 
-    @Test func theNarrowSumIsTheSumOfTheFlooredTermsAndIndependentOfOrder() {
+    @Test(arguments: KernelBuild.allCases)
+    func theNarrowSumIsTheSumOfTheFlooredTermsAndIndependentOfOrder(_ build: KernelBuild) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
         var rng = SplitMix64(state: 6)
         let terms = Self.terms(40, &rng)
         let encoding = BlockExactSum.Encoding(terms: 40)

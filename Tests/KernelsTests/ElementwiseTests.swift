@@ -3,7 +3,8 @@ import Testing
 import TestSupport
 
 /// The passes beside the matrix products (elementwise.c) must give what one plain Swift
-/// operation a value gives, in every lane and tail: the bits the model had before they moved to C.
+/// operation a value gives, in every lane and tail and in every kernel build: the bits the model
+/// had before they moved to C.
 struct ElementwiseTests {
     /// Values with both zeros, a NaN, and magnitudes over many binades.
     static func values(_ count: Int, seed: UInt64) -> [Float] {
@@ -16,8 +17,11 @@ struct ElementwiseTests {
         }
     }
 
-    @Test(arguments: [(1, 1), (3, 17), (16, 3136), (5, 64)])
-    func passesKeepThePlainLoopsBits(rows: Int, columns: Int) {
+    @Test(arguments: KernelBuild.allCases, [(1, 1), (3, 17), (16, 3136), (5, 64)])
+    func passesKeepThePlainLoopsBits(_ build: KernelBuild, _ shape: (rows: Int, columns: Int)) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
+        let (rows, columns) = shape
         let x = Self.values(rows * columns, seed: UInt64(columns)), bias = Self.values(columns, seed: 99).reversed().map { $0 }
         for relu in [false, true] {
             var y = x

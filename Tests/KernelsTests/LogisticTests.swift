@@ -7,7 +7,8 @@ import TestSupport
 
 /// The loss's vectorised exp and log1p (logistic.c) must round as glibc's expf (its FMA variant)
 /// and log1pf did when the loss called them one value at a time, so that no bit of a run
-/// changes; and, on any C library, they must be exp and log1p.
+/// changes; and, on any C library, they must be exp and log1p. Every kernel build's copy must give
+/// the same bits (the exhaustive tests run the build in use, on every core).
 struct LogisticTests {
     /// Whether this host's C library is the one the vector code follows, running the variant it
     /// follows: elsewhere there is nothing to be bit-identical to.
@@ -63,9 +64,39 @@ struct LogisticTests {
         #expect(beyond == 0)
     }
 
+    /// Every build's exp and log1p (the baseline's through the C library's fma()) on every 4099th
+    /// bit pattern of their domains (log1p's: x >= 0): glibc's bits where it is the reference,
+    /// else the baseline build's.
+    @Test(arguments: KernelBuild.allCases)
+    func everyBuildGivesTheSameBits(_ build: KernelBuild) throws {
+        let all = stride(from: UInt32(0), through: UInt32.max - 4098, by: 4099).map { Float(bitPattern: $0) }
+        let nonNegative = all.filter { $0.sign == .plus }
+        func outputs(_ f: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void, _ x: [Float]) -> [Float] {
+            var y = [Float](repeating: 0, count: x.count)
+            f(x, &y, x.count)
+            return y
+        }
+        func mismatches(_ a: [Float], _ b: [Float]) -> Int {
+            zip(a, b).count { $0.bitPattern != $1.bitPattern && !($0.isNaN && $1.isNaN) }
+        }
+        var expected = (exp: all.map { expf($0) }, log1p: nonNegative.map { log1pf($0) })
+        if !Self.glibcRoundsAsFollowed {
+            try useKernels(.baseline)
+            expected = (outputs({ vae_exp($0, $1, $2) }, all), outputs({ vae_log1p($0, $1, $2) }, nonNegative))
+            KernelBuild.endUseOnThisThread()
+        }
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
+        #expect(mismatches(outputs({ vae_exp($0, $1, $2) }, all), expected.exp) == 0)
+        #expect(mismatches(outputs({ vae_log1p($0, $1, $2) }, nonNegative), expected.log1p) == 0)
+    }
+
     /// On any C library: within one unit in the last place of the exact value (computed in double,
     /// where both functions are far more accurate than a float's rounding).
-    @Test func expAndLog1pAreWithinAnUlpOfDoublePrecision() {
+    @Test(arguments: KernelBuild.allCases)
+    func expAndLog1pAreWithinAnUlpOfDoublePrecision(_ build: KernelBuild) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
         var rng = SplitMix64(state: 7)
         let x = (0..<100_000).map { _ in Float.random(in: -103...88, using: &rng) }
         let unit = (0..<100_000).map { _ in Float(sign: .plus, exponent: -Int.random(in: 0...40, using: &rng),
@@ -108,8 +139,10 @@ struct LogisticTests {
     }
 
     @Test(.enabled(if: glibcRoundsAsFollowed, "glibc 2.36's functions are the reference"),
-          arguments: [1, 15, 16, 17, 784 * 3 + 5])
-    func lossAndSigmoidKeepTheScalarLoopsBits(count: Int) {
+          arguments: KernelBuild.allCases, [1, 15, 16, 17, 784 * 3 + 5])
+    func lossAndSigmoidKeepTheScalarLoopsBits(_ build: KernelBuild, count: Int) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
         let (logits, targets) = Self.logits(count, seed: UInt64(count))
         var gradient = [Float](repeating: .nan, count: count)
         let sum = Elementwise.sigmoidCrossEntropy(logits: logits, targets: targets, count: count, gradientScale: 0.37,
@@ -125,7 +158,10 @@ struct LogisticTests {
     }
 
     /// On any C library: the loss and its gradient as double precision computes them.
-    @Test func lossIsCrossEntropyOfTheSigmoid() {
+    @Test(arguments: KernelBuild.allCases)
+    func lossIsCrossEntropyOfTheSigmoid(_ build: KernelBuild) throws {
+        try useKernels(build)
+        defer { KernelBuild.endUseOnThisThread() }
         let (logits, targets) = Self.logits(784 * 2 + 9, seed: 3)
         var gradient = [Float](repeating: .nan, count: logits.count)
         let sum = Elementwise.sigmoidCrossEntropy(logits: logits, targets: targets, count: logits.count,
