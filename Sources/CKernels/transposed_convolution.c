@@ -145,34 +145,38 @@ static inline uint32_t bf16_bits(float value) {
 // Two values as one pair word: the first in the low half.
 static inline uint32_t bf16_pair(float first, float second) { return bf16_bits(first) | bf16_bits(second) << 16; }
 
+// bf16_bits on sixteen lanes at once (`u`: the floats' bits), as a macro: a vector argument
+// would change the ABI between the builds' targets.
+#define BF16_BITS16(u) ({                                                                                  \
+    const w16 u_ = (u), magnitude_ = u_ & 0x7fffffffu;                                                    \
+    const w16 subnormal_ = (w16)(magnitude_ < 0x00800000u), nan_ = (w16)(magnitude_ > 0x7f800000u);        \
+    const w16 rounded_ = (u_ + 0x7fffu + ((u_ >> 16) & 1u)) >> 16;                                         \
+    (subnormal_ & ((u_ >> 16) & 0x8000u)) | (nan_ & ((u_ >> 16) | 0x0040u)) | (~(subnormal_ | nan_) & rounded_); \
+})
+
 // values[0 ..< 2 * count) as `count` pair words: neighbours pair up. Sixteen at a time in
-// vectors (the same operations as bf16_bits), which the build's target then compiles.
+// vectors, which the build's target then compiles.
 static inline void bf16_pairs(const float *values, size_t count, uint32_t *pairs) {
     size_t k = 0;
     for (; k + 16 <= count; k += 16) {
-        const w16 low = __builtin_shufflevector(*(const w16u *)(values + 2 * k), *(const w16u *)(values + 2 * k + 16),
-                                                0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        const w16 high = __builtin_shufflevector(*(const w16u *)(values + 2 * k), *(const w16u *)(values + 2 * k + 16),
-                                                 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        w16 halves[2] = {low, high};
-        for (int h = 0; h < 2; h++) {
-            const w16 u = halves[h], magnitude = u & 0x7fffffffu;
-            const w16 subnormal = (w16)(magnitude < 0x00800000u), nan = (w16)(magnitude > 0x7f800000u);
-            const w16 rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-            halves[h] = (subnormal & ((u >> 16) & 0x8000u)) | (nan & ((u >> 16) | 0x0040u)) | (~(subnormal | nan) & rounded);
-        }
-        *(w16u *)(pairs + k) = halves[0] | halves[1] << 16;
+        const w16 first = *(const w16u *)(values + 2 * k), second = *(const w16u *)(values + 2 * k + 16);
+        const w16 low = __builtin_shufflevector(first, second, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const w16 high = __builtin_shufflevector(first, second, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        *(w16u *)(pairs + k) = BF16_BITS16(low) | BF16_BITS16(high) << 16;
     }
     for (; k < count; k++) pairs[k] = bf16_pair(values[2 * k], values[2 * k + 1]);
 }
 
-// Pair words of two rows of bf16 values: the first row's in the low halves; a missing second
-// row (NULL) pairs with zeros.
-static inline void bf16_interleave(const uint16_t *first, const uint16_t *second, int count, uint32_t *pairs) {
-    if (second)
-        for (int j = 0; j < count; j++) pairs[j] = first[j] | (uint32_t)second[j] << 16;
-    else
-        for (int j = 0; j < count; j++) pairs[j] = first[j];
+// Pair words of two rows of floats: first[j]'s bf16 in the low half, second[j]'s in the high
+// one; a missing second row (NULL) pairs with zeros. Sixteen at a time in vectors.
+static inline void bf16_zip(const float *first, const float *second, int count, uint32_t *pairs) {
+    int j = 0;
+    for (; j + 16 <= count; j += 16) {
+        const w16 low = BF16_BITS16(*(const w16u *)(first + j));
+        const w16 high = second ? BF16_BITS16(*(const w16u *)(second + j)) : 0;
+        *(w16u *)(pairs + j) = low | high << 16;
+    }
+    for (; j < count; j++) pairs[j] = bf16_bits(first[j]) | (second ? bf16_bits(second[j]) << 16 : 0);
 }
 
 // Where a register tile's sums go (tile_output_body.h): added into c[r] when `accumulate`, else
@@ -413,11 +417,11 @@ bool vae_kernel_build_runs_bf16(vae_kernel_build build) { return table_of(build)
 // kernels, one image's bf16 operands, and the backward's fp32 kernel gradient.
 size_t vae_deconv2x_bf16_scratch_count(int height, int width, int inputs, int outputs) {
     const size_t panel = (size_t)inputs * outputs, pairs = (size_t)(height * width + 1) / 2;
-    // The input grid's words hold the bf16 kernel while it is packed, before the images.
-    const size_t inGrid = (size_t)vae_grid_count(height, width, inputs) / 2, forInputs = inGrid > 9 * panel / 2 ? inGrid : 9 * panel / 2;
-    const size_t forward = 9 * panel / 2 + forInputs;
-    const size_t backward = 9 * panel + 9 * panel / 2 + forInputs +
-                            (size_t)vae_grid_count(2 * height, 2 * width, outputs) / 2 + pairs * inputs + pairs * outputs;
+    // The image's words hold the bf16 kernel while it is packed, before the images.
+    const size_t inGrid = (size_t)vae_grid_count(height, width, inputs) / 2;
+    const size_t forward = 9 * panel / 2 + (inGrid > 9 * panel / 2 ? inGrid : 9 * panel / 2);
+    const size_t image = (size_t)vae_grid_count(2 * height, 2 * width, outputs) / 2 + pairs * inputs + pairs * outputs;
+    const size_t backward = 9 * panel + 9 * panel / 2 + (image > 9 * panel / 2 ? image : 9 * panel / 2);
     return forward > backward ? forward : backward;
 }
 

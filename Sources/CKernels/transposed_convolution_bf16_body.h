@@ -58,6 +58,21 @@ INLINE void NAME(to_pairs)(const float *values, size_t count, uint32_t *pairs) {
     bf16_pairs(values + 2 * k, count - k, pairs + k);
 }
 
+// bf16_zip, on vcvtne2ps2bf16 where the CPU has it: a row's sixteen halves beside the other's.
+INLINE void NAME(zip_pairs)(const float *first, const float *second, int count, uint32_t *pairs) {
+    int j = 0;
+#if NATIVE_BF16
+    const __m512i beside = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                            23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (; j + 16 <= count; j += 16) {
+        const __m512 low = _mm512_loadu_ps(first + j), high = second ? _mm512_loadu_ps(second + j) : _mm512_setzero_ps();
+        const __m512i halves = (__m512i)_mm512_cvtne2ps_pbh(high, low);   // low's sixteen, then high's
+        _mm512_storeu_si512(pairs + j, _mm512_permutexvar_epi16(beside, halves));
+    }
+#endif
+    bf16_zip(first + j, second ? second + j : NULL, count - j, pairs + j);
+}
+
 // out->c[r][0..vectors * LANES) (+)= sum over taps t and pairs k < pairs of a[t][r][k * lda] .
 // b[t][k * ldb ..], then the output's bias, ReLU or mask (see tile_output). A nonzero
 // `rowStep` says the rows are evenly spaced (a[t][r] = a[t][0] + r * rowStep): a constant here,
@@ -246,27 +261,24 @@ static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int ba
     const int gradientRows = even_tile_rows(inputs, PAIR_ROWS);
     // The kernel gradient as [tap][input][output] (fp32, summed here, added in Keras's layout
     // at the end); the kernel as [tap][input block][output pair][block's columns]; one image's
-    // input and output gradient in bf16 (words: pairs of neighbouring channels); and the weight
+    // output gradient in bf16 (words: pairs of neighbouring channels); and the weight
     // gradient's operands, pairs along positions (an odd count ends with zeros): the input as
     // [position pair][input], one tap's output gradient as [position pair][output].
     float *packedGradient = scratch;
-    uint32_t *packed = (uint32_t *)(scratch + 9 * panel), *xWords = packed + 9 * panel / 2;
-    uint32_t *dyWords = xWords + inGrid / 2, *xPairs = dyWords + outGrid / 2;
-    uint32_t *dyTap = xPairs + (size_t)positionPairs * inputs;
-    const uint16_t *xHalves = (const uint16_t *)xWords, *dyHalves = (const uint16_t *)dyWords;
+    uint32_t *packed = (uint32_t *)(scratch + 9 * panel), *dyWords = packed + 9 * panel / 2;
+    uint32_t *xPairs = dyWords + outGrid / 2, *dyTap = xPairs + (size_t)positionPairs * inputs;
     memset(packedGradient, 0, sizeof(float) * 9 * panel);
-    NAME(pack_pair_panels)(kernel, panel, inputs, 1, outputs, inputs, xWords, packed);   // xWords: free until the images
+    NAME(pack_pair_panels)(kernel, panel, inputs, 1, outputs, inputs, dyWords, packed);   // dyWords: free until the images
     for (int n = 0; n < batch; n++) {
         const float *xg = x + n * inGrid, *dyg = dy + n * outGrid;
 
         add_bias_gradient(dyg, 2 * height, 2 * width, outputs, biasGradient);
 
-        NAME(to_pairs)(xg, inGrid / 2, xWords);
         NAME(to_pairs)(dyg, outGrid / 2, dyWords);
         for (int k = 0; k < positionPairs; k++) {
             const bool paired = 2 * k + 1 < positions;
-            bf16_interleave(xHalves + interior_cell(2 * k, width, inRow, inputs),
-                            paired ? xHalves + interior_cell(2 * k + 1, width, inRow, inputs) : NULL, inputs,
+            NAME(zip_pairs)(xg + interior_cell(2 * k, width, inRow, inputs),
+                            paired ? xg + interior_cell(2 * k + 1, width, inRow, inputs) : NULL, inputs,
                             xPairs + (size_t)k * inputs);
         }
 
@@ -275,8 +287,8 @@ static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int ba
             for (int kx = 0; kx < 3; kx++) {
                 for (int k = 0; k < positionPairs; k++) {
                     const bool paired = 2 * k + 1 < positions;
-                    bf16_interleave(dyHalves + upsampled_cell(2 * k, width, ky, kx, outRow, outputs),
-                                    paired ? dyHalves + upsampled_cell(2 * k + 1, width, ky, kx, outRow, outputs) : NULL,
+                    NAME(zip_pairs)(dyg + upsampled_cell(2 * k, width, ky, kx, outRow, outputs),
+                                    paired ? dyg + upsampled_cell(2 * k + 1, width, ky, kx, outRow, outputs) : NULL,
                                     outputs, dyTap + (size_t)k * outputs);
                 }
                 float *g = packedGradient + (ky * 3 + kx) * panel;
