@@ -104,11 +104,21 @@ struct VAEProcess {
         return folder
     }
 
+    /// A fresh folder inside `testsFolder`.
     static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("vae-cli-\(UUID().uuidString)")
+        let url = testsFolder.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+
+    /// The folder of this test process's folders (runs shared by a suite's tests among them),
+    /// removed when the process exits.
+    static let testsFolder: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("vae-cli-\(getpid())-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: VAEProcess.testsFolder) }
+        return url
+    }()
 }
 
 /// A refusal: non-zero exit, exactly one line on stderr containing every fragment.
