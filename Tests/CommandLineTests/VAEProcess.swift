@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// Runs the release `vae` binary the tests were built beside, as a user would.
@@ -104,17 +105,20 @@ struct VAEProcess {
         return folder
     }
 
-    /// A fresh folder inside `testsFolder`.
+    /// A fresh folder inside `testsFolder`. Names are short: a Unix socket's path (the test
+    /// Slurm's munge socket lives in one) holds at most 107 bytes.
     static func temporaryDirectory() throws -> URL {
-        let url = testsFolder.appendingPathComponent(UUID().uuidString)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let url = testsFolder.appendingPathComponent(String(folders.add(1, ordering: .relaxed).newValue))
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
         return url
     }
+    private static let folders = Atomic<Int>(0)
 
     /// The folder of this test process's folders (runs shared by a suite's tests among them),
     /// removed when the process exits.
     static let testsFolder: URL = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("vae-cli-\(getpid())-\(UUID().uuidString)")
+        let name = "vae-cli-\(getpid())-\(String(UInt32.random(in: .min ... .max), radix: 36))"
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(name)
         try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         atexit { try? FileManager.default.removeItem(at: VAEProcess.testsFolder) }
         return url
