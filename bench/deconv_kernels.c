@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
     typeof(&vae_deconv2x_backward) backward = bf16 ? vae_deconv2x_backward_bf16 : vae_deconv2x_backward;
     size_t scratchCount = 18 * 64 * 64;
     for (int layer = 0; layer < 2; layer++) {
-        const size_t need = vae_deconv2x_bf16_scratch_count(7 * (layer + 1), 7 * (layer + 1), 64, layer ? 32 : 64);
+        const size_t need = vae_deconv2x_bf16_room_of(7 * (layer + 1), 7 * (layer + 1), 64, layer ? 32 : 64).scratch;
         if (need > scratchCount) scratchCount = need;
     }
     unsigned seed = 1;

@@ -36,6 +36,7 @@ typedef uint32_t w16u __attribute__((ext_vector_type(16), aligned(4)));
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 static inline int max_int(int a, int b) { return a > b ? a : b; }
+static inline size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 // Where in a grid the interior position p (row-major, `width` a row) is.
 static inline size_t interior_cell(int p, int width, int row, int channels) {
@@ -201,10 +202,13 @@ typedef struct {
     void (*deconv1x_single_backward)(const float *, const float *, int, int, int, int, const float *, float *,
                                      float *, float *, float *);
     // NULL in a build without fused multiply-adds (the steps cannot be emulated there).
-    void (*deconv2x_forward_bf16)(const float *, int, int, int, int, const float *, const float *, int, bool, float *,
-                                  float *);
-    void (*deconv2x_backward_bf16)(const float *, const float *, int, int, int, int, int, const float *, float *,
-                                   float *, float *, float *, bool);
+    void (*deconv2x_pack_forward_bf16)(const float *, int, int, float *);
+    void (*deconv2x_forward_packed_bf16)(const float *, int, int, int, int, const float *, const float *, int, bool,
+                                         uint32_t *, float *);
+    void (*deconv2x_pack_backward_bf16)(const float *, int, int, float *);
+    void (*deconv2x_position_pairs_bf16)(const float *, int, int, int, int, uint32_t *);
+    void (*deconv2x_backward_images_bf16)(const float *, const float *, int, int, int, int, int, float *, int, int,
+                                          float *, float *, bool, const uint32_t *, uint32_t *);
 } vae_kernel_table;
 
 // One build's table: its float32 kernels, and its bfloat16 ones (or NULL).
@@ -214,8 +218,11 @@ typedef struct {
     .deconv2x_backward_images = deconv2x_backward_images_##build, \
     .deconv1x_single_forward = deconv1x_single_forward_##build, \
     .deconv1x_single_backward = deconv1x_single_backward_##build, \
-    .deconv2x_forward_bf16 = deconv2x_forward_bf16_##bf16_build, \
-    .deconv2x_backward_bf16 = deconv2x_backward_bf16_##bf16_build }
+    .deconv2x_pack_forward_bf16 = deconv2x_pack_forward_bf16_##bf16_build, \
+    .deconv2x_forward_packed_bf16 = deconv2x_forward_packed_bf16_##bf16_build, \
+    .deconv2x_pack_backward_bf16 = deconv2x_pack_backward_bf16_##bf16_build, \
+    .deconv2x_position_pairs_bf16 = deconv2x_position_pairs_bf16_##bf16_build, \
+    .deconv2x_backward_images_bf16 = deconv2x_backward_images_bf16_##bf16_build }
 
 // Baseline: whatever the compiler targets by default (SSE2 on x86-64), no FMA.
 #define BUILD baseline
@@ -226,8 +233,11 @@ typedef struct {
 #undef BUILD
 #undef LANES
 #undef MAX_ROWS
-#define deconv2x_forward_bf16_none NULL
-#define deconv2x_backward_bf16_none NULL
+#define deconv2x_pack_forward_bf16_none NULL
+#define deconv2x_forward_packed_bf16_none NULL
+#define deconv2x_pack_backward_bf16_none NULL
+#define deconv2x_position_pairs_bf16_none NULL
+#define deconv2x_backward_images_bf16_none NULL
 static const vae_kernel_table vae_kernels_baseline = KERNEL_TABLE(baseline, none);
 
 #if defined(__x86_64__)
@@ -411,29 +421,73 @@ void vae_grids_from_images(const float *images, int batch, int height, int width
                    images + ((size_t)n * height + y) * width * channels, sizeof(float) * width * channels);
 }
 
-bool vae_kernel_build_runs_bf16(vae_kernel_build build) { return table_of(build)->deconv2x_forward_bf16 != NULL; }
+bool vae_kernel_build_runs_bf16(vae_kernel_build build) { return table_of(build)->deconv2x_pack_forward_bf16 != NULL; }
 
-// Floats of the bf16 kernels' scratch (see transposed_convolution_bf16_body.h): packed
-// kernels, one image's bf16 operands, and the backward's fp32 kernel gradient.
-size_t vae_deconv2x_bf16_scratch_count(int height, int width, int inputs, int outputs) {
-    const size_t panel = (size_t)inputs * outputs, pairs = (size_t)(height * width + 1) / 2;
-    // The image's words hold the bf16 kernel while it is packed, before the images.
-    const size_t inGrid = (size_t)vae_grid_count(height, width, inputs) / 2;
-    const size_t forward = 9 * panel / 2 + (inGrid > 9 * panel / 2 ? inGrid : 9 * panel / 2);
-    const size_t image = (size_t)vae_grid_count(2 * height, 2 * width, outputs) / 2 + pairs * inputs + pairs * outputs;
-    const size_t backward = 9 * panel + 9 * panel / 2 + (image > 9 * panel / 2 ? image : 9 * panel / 2);
-    return forward > backward ? forward : backward;
+vae_deconv2x_bf16_room vae_deconv2x_bf16_room_of(int height, int width, int inputs, int outputs) {
+    const size_t panel = (size_t)inputs * outputs, positionPairs = (size_t)(height * width + 1) / 2;
+    const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
+    vae_deconv2x_bf16_room room = {
+        .forwardImage = (size_t)vae_grid_count(height, width, inputs) / 2,
+        .positionPairs = positionPairs * inputs,
+        .backwardWork = outGrid / 2 > positionPairs * outputs ? outGrid / 2 : positionPairs * outputs,
+        .forwardOwn = 9 * panel / 2,
+        .backwardOwn = 9 * panel + 9 * panel / 2,
+    };
+    // After the packed kernel, the kernel in bf16 while it is packed, then the calling thread's room.
+    const size_t forward = room.forwardOwn + max_size(9 * panel / 2, room.forwardImage);
+    const size_t backward = room.backwardOwn + max_size(9 * panel / 2, room.positionPairs + room.backwardWork);
+    room.scratch = max_size(forward, backward);
+    return room;
+}
+
+void vae_deconv2x_pack_forward_bf16(const float *kernel, int inputs, int outputs, float *scratch) {
+    table_of(vae_kernel_build_in_use())->deconv2x_pack_forward_bf16(kernel, inputs, outputs, scratch);
+}
+
+void vae_deconv2x_forward_packed_bf16(const float *x, int batch, int height, int width, int inputs,
+                                      const float *scratch, const float *bias, int outputs, bool relu, uint32_t *xWords,
+                                      float *y) {
+    table_of(vae_kernel_build_in_use())->deconv2x_forward_packed_bf16(x, batch, height, width, inputs, scratch, bias,
+                                                                      outputs, relu, xWords, y);
+}
+
+void vae_deconv2x_pack_backward_bf16(const float *kernel, int inputs, int outputs, float *scratch) {
+    table_of(vae_kernel_build_in_use())->deconv2x_pack_backward_bf16(kernel, inputs, outputs, scratch);
+}
+
+void vae_deconv2x_position_pairs_bf16(const float *x, int batch, int height, int width, int inputs, uint32_t *xPairs) {
+    table_of(vae_kernel_build_in_use())->deconv2x_position_pairs_bf16(x, batch, height, width, inputs, xPairs);
+}
+
+void vae_deconv2x_backward_images_bf16(const float *dy, const float *x, int batch, int height, int width, int inputs,
+                                       int outputs, float *scratch, int tapFirst, int tapEnd, float *biasGradient,
+                                       float *dx, bool dxIsGrid, const uint32_t *xPairs, uint32_t *work) {
+    table_of(vae_kernel_build_in_use())->deconv2x_backward_images_bf16(dy, x, batch, height, width, inputs, outputs,
+                                                                       scratch, tapFirst, tapEnd, biasGradient, dx,
+                                                                       dxIsGrid, xPairs, work);
 }
 
 void vae_deconv2x_forward_bf16(const float *x, int batch, int height, int width, int inputs, const float *kernel,
                                const float *bias, int outputs, bool relu, float *scratch, float *y) {
-    table_of(vae_kernel_build_in_use())->deconv2x_forward_bf16(x, batch, height, width, inputs, kernel, bias, outputs,
-                                                               relu, scratch, y);
+    const vae_deconv2x_bf16_room room = vae_deconv2x_bf16_room_of(height, width, inputs, outputs);
+    vae_deconv2x_pack_forward_bf16(kernel, inputs, outputs, scratch);
+    vae_deconv2x_forward_packed_bf16(x, batch, height, width, inputs, scratch, bias, outputs, relu,
+                                     (uint32_t *)(scratch + room.forwardOwn), y);
 }
 
 void vae_deconv2x_backward_bf16(const float *dy, const float *x, int batch, int height, int width, int inputs,
                                 int outputs, const float *kernel, float *scratch, float *kernelGradient,
                                 float *biasGradient, float *dx, bool dxIsGrid) {
-    table_of(vae_kernel_build_in_use())->deconv2x_backward_bf16(dy, x, batch, height, width, inputs, outputs, kernel,
-                                                                scratch, kernelGradient, biasGradient, dx, dxIsGrid);
+    const vae_deconv2x_bf16_room room = vae_deconv2x_bf16_room_of(height, width, inputs, outputs);
+    uint32_t *xPairs = (uint32_t *)(scratch + room.backwardOwn), *work = xPairs + room.positionPairs;
+    const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
+    const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
+    const size_t dxImage = dxIsGrid ? inGrid : (size_t)height * width * inputs;
+    vae_deconv2x_pack_backward_bf16(kernel, inputs, outputs, scratch);
+    for (int n = 0; n < batch; n++) {
+        vae_deconv2x_position_pairs_bf16(x + n * inGrid, 1, height, width, inputs, xPairs);
+        vae_deconv2x_backward_images_bf16(dy + n * outGrid, x + n * inGrid, 1, height, width, inputs, outputs, scratch,
+                                          0, 9, biasGradient, dx ? dx + n * dxImage : NULL, dxIsGrid, xPairs, work);
+    }
+    vae_deconv2x_backward_finish(scratch, inputs, outputs, kernelGradient);
 }

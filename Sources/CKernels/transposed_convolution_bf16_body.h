@@ -204,17 +204,23 @@ INLINE void NAME(pack_pair_panels)(const float *kernel, size_t panel, int column
         }
 }
 
-static void NAME(deconv2x_forward_bf16)(const float *x, int batch, int height, int width, int inputs,
-                                        const float *kernel, const float *bias, int outputs, bool relu,
-                                        float *scratch, float *y) {
+// The forward's kernel, [tap][output][input] -> [tap][output block][input pair][block's
+// columns], at the start of `scratch`; the words after it hold the kernel in bf16 meanwhile.
+static void NAME(deconv2x_pack_forward_bf16)(const float *kernel, int inputs, int outputs, float *scratch) {
+    const size_t panel = (size_t)inputs * outputs;
+    uint32_t *packed = (uint32_t *)scratch;
+    NAME(pack_pair_panels)(kernel, panel, outputs, inputs, inputs, 1, packed + 9 * panel / 2, packed);
+}
+
+// `xWords`: room for one image's input grid in bf16, whose words are pairs of neighbouring channels.
+static void NAME(deconv2x_forward_packed_bf16)(const float *x, int batch, int height, int width, int inputs,
+                                               const float *scratch, const float *bias, int outputs, bool relu,
+                                               uint32_t *xWords, float *y) {
     const size_t panel = (size_t)inputs * outputs;
     const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs, pairs = inputs / 2;
     const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
     const size_t outGrid = (size_t)vae_grid_count(2 * height, 2 * width, outputs);
-    // [tap][output][input] -> [tap][output block][input pair][block's columns]; one image's
-    // input grid in bf16, whose words are pairs of neighbouring channels.
-    uint32_t *packed = (uint32_t *)scratch, *xWords = packed + 9 * panel / 2;
-    NAME(pack_pair_panels)(kernel, panel, outputs, inputs, inputs, 1, xWords, packed);   // xWords: free until the images
+    const uint32_t *packed = (const uint32_t *)scratch;
     const int positions = height * width, rowStep = NAME(pair_position_step)(width, pairs);
     const int tileRows = rowStep ? width : even_tile_rows(positions, PAIR_ROWS);
     for (int n = 0; n < batch; n++) {
@@ -248,9 +254,38 @@ static void NAME(deconv2x_forward_bf16)(const float *x, int batch, int height, i
     }
 }
 
-static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int batch, int height, int width, int inputs,
-                                         int outputs, const float *kernel, float *scratch, float *kernelGradient,
-                                         float *biasGradient, float *dx, bool dxIsGrid) {
+// The backward's scratch: the kernel gradient as [tap][input][output] (fp32, summed over the
+// images, added in Keras's layout by vae_deconv2x_backward_finish), zeroed; then the kernel as
+// [tap][input block][output pair][block's columns] (the words after it hold the kernel in bf16
+// meanwhile).
+static void NAME(deconv2x_pack_backward_bf16)(const float *kernel, int inputs, int outputs, float *scratch) {
+    const size_t panel = (size_t)inputs * outputs;
+    uint32_t *packed = (uint32_t *)(scratch + 9 * panel);
+    memset(scratch, 0, sizeof(float) * 9 * panel);
+    NAME(pack_pair_panels)(kernel, panel, inputs, 1, outputs, inputs, packed + 9 * panel / 2, packed);
+}
+
+// The weight gradient's input operand of `batch` images, pairs along positions (an odd count
+// ends with zeros): each image's [position pair][input], one after another.
+static void NAME(deconv2x_position_pairs_bf16)(const float *x, int batch, int height, int width, int inputs,
+                                               uint32_t *xPairs) {
+    const int inRow = (width + 2) * inputs, positions = height * width, positionPairs = (positions + 1) / 2;
+    const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
+    for (int n = 0; n < batch; n++, x += inGrid)
+        for (int k = 0; k < positionPairs; k++) {
+            const bool paired = 2 * k + 1 < positions;
+            NAME(zip_pairs)(x + interior_cell(2 * k, width, inRow, inputs),
+                            paired ? x + interior_cell(2 * k + 1, width, inRow, inputs) : NULL, inputs,
+                            xPairs + ((size_t)n * positionPairs + k) * inputs);
+        }
+}
+
+// As the float32 deconv2x_backward_images: `xPairs` holds the images' position pairs (read
+// for taps only), `work` room for one image's tap operand or output gradient in bf16.
+static void NAME(deconv2x_backward_images_bf16)(const float *dy, const float *x, int batch, int height, int width,
+                                                int inputs, int outputs, float *scratch, int tapFirst, int tapEnd,
+                                                float *biasGradient, float *dx, bool dxIsGrid,
+                                                const uint32_t *xPairs, uint32_t *work) {
     const size_t panel = (size_t)inputs * outputs;
     const int inRow = (width + 2) * inputs, outRow = (2 * width + 2) * outputs;
     const size_t inGrid = (size_t)vae_grid_count(height, width, inputs);
@@ -259,57 +294,45 @@ static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int ba
     const int rowStep = NAME(pair_position_step)(width, outputs);   // every other output cell
     const int tileRows = rowStep ? width : even_tile_rows(positions, PAIR_ROWS);
     const int gradientRows = even_tile_rows(inputs, PAIR_ROWS);
-    // The kernel gradient as [tap][input][output] (fp32, summed here, added in Keras's layout
-    // at the end); the kernel as [tap][input block][output pair][block's columns]; one image's
-    // output gradient in bf16 (words: pairs of neighbouring channels); and the weight
-    // gradient's operands, pairs along positions (an odd count ends with zeros): the input as
-    // [position pair][input], one tap's output gradient as [position pair][output].
     float *packedGradient = scratch;
-    uint32_t *packed = (uint32_t *)(scratch + 9 * panel), *dyWords = packed + 9 * panel / 2;
-    uint32_t *xPairs = dyWords + outGrid / 2, *dyTap = xPairs + (size_t)positionPairs * inputs;
-    memset(packedGradient, 0, sizeof(float) * 9 * panel);
-    NAME(pack_pair_panels)(kernel, panel, inputs, 1, outputs, inputs, dyWords, packed);   // dyWords: free until the images
+    const uint32_t *packed = (const uint32_t *)(scratch + 9 * panel);
     for (int n = 0; n < batch; n++) {
         const float *xg = x + n * inGrid, *dyg = dy + n * outGrid;
+        const uint32_t *imagePairs = xPairs + (size_t)n * positionPairs * inputs;
 
-        add_bias_gradient(dyg, 2 * height, 2 * width, outputs, biasGradient);
+        if (biasGradient) add_bias_gradient(dyg, 2 * height, 2 * width, outputs, biasGradient);
 
-        NAME(to_pairs)(dyg, outGrid / 2, dyWords);
-        for (int k = 0; k < positionPairs; k++) {
-            const bool paired = 2 * k + 1 < positions;
-            NAME(zip_pairs)(xg + interior_cell(2 * k, width, inRow, inputs),
-                            paired ? xg + interior_cell(2 * k + 1, width, inRow, inputs) : NULL, inputs,
-                            xPairs + (size_t)k * inputs);
-        }
-
-        // Kernel: x at (iy, ix) times dy at (2iy + ky, 2ix + kx).
-        for (int ky = 0; ky < 3; ky++) {
-            for (int kx = 0; kx < 3; kx++) {
-                for (int k = 0; k < positionPairs; k++) {
-                    const bool paired = 2 * k + 1 < positions;
-                    NAME(zip_pairs)(dyg + upsampled_cell(2 * k, width, ky, kx, outRow, outputs),
-                                    paired ? dyg + upsampled_cell(2 * k + 1, width, ky, kx, outRow, outputs) : NULL,
-                                    outputs, dyTap + (size_t)k * outputs);
-                }
-                float *g = packedGradient + (ky * 3 + kx) * panel;
-                for (int i0 = 0; i0 < inputs; i0 += gradientRows) {
-                    const int rows = min_int(gradientRows, inputs - i0);
-                    const uint32_t *a[1][PAIR_ROWS];
-                    a[0][0] = xPairs + i0;
-                    for (int o0 = 0; o0 < outputs; o0 += PAIR_COLUMNS) {
-                        const uint32_t *b[1] = {dyTap + o0};
-                        float *sums[PAIR_ROWS];
-                        for (int r = 0; r < rows; r++) sums[r] = g + (size_t)(i0 + r) * outputs + o0;
-                        const tile_output out = {.c = sums, .accumulate = true};
-                        NAME(pair_tile_fixed)(rows, NAME(pair_block_columns)(o0, outputs) / LANES, 1, 1, a, inputs, b,
-                                              positionPairs, outputs, &out);
-                    }
+        // Kernel: x at (iy, ix) times dy at (2iy + ky, 2ix + kx); the tap's dy as
+        // [position pair][output] in `work`.
+        for (int tap = tapFirst; tap < tapEnd; tap++) {
+            const int ky = tap / 3, kx = tap % 3;
+            for (int k = 0; k < positionPairs; k++) {
+                const bool paired = 2 * k + 1 < positions;
+                NAME(zip_pairs)(dyg + upsampled_cell(2 * k, width, ky, kx, outRow, outputs),
+                                paired ? dyg + upsampled_cell(2 * k + 1, width, ky, kx, outRow, outputs) : NULL,
+                                outputs, work + (size_t)k * outputs);
+            }
+            float *g = packedGradient + tap * panel;
+            for (int i0 = 0; i0 < inputs; i0 += gradientRows) {
+                const int rows = min_int(gradientRows, inputs - i0);
+                const uint32_t *a[1][PAIR_ROWS];
+                a[0][0] = imagePairs + i0;
+                for (int o0 = 0; o0 < outputs; o0 += PAIR_COLUMNS) {
+                    const uint32_t *b[1] = {work + o0};
+                    float *sums[PAIR_ROWS];
+                    for (int r = 0; r < rows; r++) sums[r] = g + (size_t)(i0 + r) * outputs + o0;
+                    const tile_output out = {.c = sums, .accumulate = true};
+                    NAME(pair_tile_fixed)(rows, NAME(pair_block_columns)(o0, outputs) / LANES, 1, 1, a, inputs, b,
+                                          positionPairs, outputs, &out);
                 }
             }
         }
 
-        // Input: dx(iy, ix) = sum over taps of dy(2iy + ky, 2ix + kx) . kernel[tap].
+        // Input: dx(iy, ix) = sum over taps of dy(2iy + ky, 2ix + kx) . kernel[tap]; dy in bf16
+        // in `work` (words: pairs of neighbouring channels).
         if (!dx) continue;
+        uint32_t *dyWords = work;
+        NAME(to_pairs)(dyg, outGrid / 2, dyWords);
         float *dxImage = dx + n * (dxIsGrid ? inGrid : (size_t)positions * inputs);
         const int dxRow = dxIsGrid ? inRow : width * inputs, dxFirst = dxIsGrid ? inRow + inputs : 0;
         for (int p0 = 0; p0 < positions; p0 += tileRows) {
@@ -337,7 +360,6 @@ static void NAME(deconv2x_backward_bf16)(const float *dy, const float *x, int ba
             }
         }
     }
-    add_kernel_gradient(packedGradient, inputs, outputs, kernelGradient);
 }
 
 #undef VEC

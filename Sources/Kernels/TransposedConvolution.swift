@@ -29,15 +29,18 @@ public struct GridShape: Sendable, Equatable {
 public enum UpsamplingConvTranspose2D {
     /// Floats of the scratch that `forward` and `backward` need, in either precision.
     public static func scratchCount(input: GridShape, outputs: Int) -> Int {
-        max(18 * input.channels * outputs,
-            vae_deconv2x_bf16_scratch_count(Int32(input.height), Int32(input.width), Int32(input.channels), Int32(outputs)))
+        max(18 * input.channels * outputs, Int(bf16Room(input, outputs: outputs).scratch))
+    }
+
+    static func bf16Room(_ input: GridShape, outputs: Int) -> vae_deconv2x_bf16_room {
+        vae_deconv2x_bf16_room_of(Int32(input.height), Int32(input.width), Int32(input.channels), Int32(outputs))
     }
 
     public static func outputShape(_ input: GridShape, outputs: Int) -> GridShape {
         GridShape(height: 2 * input.height, width: 2 * input.width, channels: outputs)
     }
 
-    /// `helpers` take single images (float32 only).
+    /// `helpers` take single images.
     public static func forward(_ x: UnsafePointer<Float>, batch: Int, input: GridShape, outputs: Int,
                                kernel: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool, precision: Precision,
                                scratch: UnsafeMutablePointer<Float>, helpers: Helpers? = nil,
@@ -57,14 +60,25 @@ public enum UpsamplingConvTranspose2D {
             }
         case .bf16:
             precondition(input.channels % 16 == 0 && precision.isAvailable, "bf16 needs inputs in 16s and a build that runs it")
-            vae_deconv2x_forward_bf16(x, Int32(batch), h, w, c, kernel, bias, Int32(outputs), relu, scratch, y)
+            let room = bf16Room(input, outputs: outputs), output = outputShape(input, outputs: outputs)
+            vae_deconv2x_pack_forward_bf16(kernel, c, Int32(outputs), scratch)
+            let compute = { (images: Range<Int>, xWords: UnsafeMutablePointer<UInt32>) in
+                vae_deconv2x_forward_packed_bf16(x + images.lowerBound * input.count, Int32(images.count), h, w, c, scratch,
+                                                 bias, Int32(outputs), relu, xWords, y + images.lowerBound * output.count)
+            }
+            let own = words(scratch + Int(room.forwardOwn))
+            imageByImage(batch, helpers: helpers, alone: { compute($0, own) }) { rest, helpers in
+                helpers.share(pieces: rest.count) { i in
+                    withRoom(words: Int(room.forwardImage)) { compute((rest.lowerBound + i)..<(rest.lowerBound + i + 1), $0) }
+                }
+            }
         }
     }
 
     /// `dy`: grids of the output gradient, masked by the layer's activation. The input is a
     /// ReLU output, so its gradient comes out masked too, as grids or, if `inputGradientIsGrid`
     /// is false, as plain images. `helpers` take a tap's kernel gradient, the bias gradient or
-    /// one image's input gradient at a time (float32 only).
+    /// one image's input gradient at a time (in bf16, after each image's weight-gradient pairs).
     public static func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, input: GridShape,
                                 outputs: Int, kernel: UnsafePointer<Float>, precision: Precision,
                                 scratch: UnsafeMutablePointer<Float>, helpers: Helpers? = nil,
@@ -96,10 +110,57 @@ public enum UpsamplingConvTranspose2D {
             vae_deconv2x_backward_finish(scratch, c, o, kernelGradient)
         case .bf16:
             precondition(precision.isAvailable, "bf16 needs a build that runs it")
-            vae_deconv2x_backward_bf16(dy, x, Int32(batch), h, w, c, o, kernel, scratch, kernelGradient, biasGradient, dx,
-                                       inputGradientIsGrid)
+            let room = bf16Room(input, outputs: outputs), pairs = Int(room.positionPairs)
+            let outputGrid = outputShape(input, outputs: outputs).count
+            let dxImage = inputGradientIsGrid ? input.count : input.imageCount
+            vae_deconv2x_pack_backward_bf16(kernel, c, o, scratch)
+            let compute = { (images: Range<Int>, taps: Range<Int>, bias: UnsafeMutablePointer<Float>?,
+                             dx: UnsafeMutablePointer<Float>?, xPairs: UnsafePointer<UInt32>?, work: UnsafeMutablePointer<UInt32>) in
+                let n = images.lowerBound
+                vae_deconv2x_backward_images_bf16(dy + n * outputGrid, x + n * input.count, Int32(images.count), h, w, c, o,
+                                                  scratch, Int32(taps.lowerBound), Int32(taps.upperBound), bias,
+                                                  dx.map { $0 + n * dxImage }, inputGradientIsGrid, xPairs, work)
+            }
+            let ownPairs = words(scratch + Int(room.backwardOwn))
+            imageByImage(batch, helpers: helpers, alone: { images in
+                for n in images {
+                    vae_deconv2x_position_pairs_bf16(x + n * input.count, 1, h, w, c, ownPairs)
+                    compute(n..<(n + 1), 0..<9, biasGradient, dx, ownPairs, ownPairs + pairs)
+                }
+            }) { rest, helpers in
+                // Each image's weight-gradient pairs first, once: every tap's piece reads them.
+                withRoom(words: rest.count * pairs) { xPairs in
+                    helpers.share(pieces: rest.count) { i in
+                        vae_deconv2x_position_pairs_bf16(x + (rest.lowerBound + i) * input.count, 1, h, w, c, xPairs + i * pairs)
+                    }
+                    helpers.share(pieces: 10 + (dx == nil ? 0 : rest.count)) { piece in
+                        withRoom(words: Int(room.backwardWork)) { work in
+                            switch piece {
+                            case 0..<9: compute(rest, piece..<(piece + 1), nil, nil, xPairs, work)
+                            case 9: compute(rest, 0..<0, biasGradient, nil, nil, work)
+                            default: compute((rest.lowerBound + piece - 10)..<(rest.lowerBound + piece - 9), 0..<0, nil, dx, nil, work)
+                            }
+                        }
+                    }
+                }
+            }
+            vae_deconv2x_backward_finish(scratch, c, o, kernelGradient)
         }
     }
+}
+
+/// Scratch floats as the 32-bit words the bf16 kernels keep there.
+private func words(_ floats: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt32> {
+    UnsafeMutableRawPointer(floats).assumingMemoryBound(to: UInt32.self)
+}
+
+/// Room on the heap for pieces that helping threads compute, which cannot use the calling
+/// thread's room in the scratch: `words` 32-bit words on a cache line's start (a vector load
+/// across two lines would slow the kernels).
+private func withRoom<R>(words: Int, _ body: (UnsafeMutablePointer<UInt32>) -> R) -> R {
+    let room = UnsafeMutableRawPointer.allocate(byteCount: 4 * words, alignment: 64)
+    defer { room.deallocate() }
+    return body(room.bindMemory(to: UInt32.self, capacity: words))
 }
 
 /// Conv2DTranspose, 3x3, stride 1, "same", one output channel, no activation: the decoder's

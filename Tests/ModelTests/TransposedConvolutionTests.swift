@@ -304,22 +304,26 @@ struct TransposedConvolutionTests {
 
     /// Helpers that come at the start of an upsampling layer, after its first image or before
     /// its last two, and take its pieces in any order on any thread, change no bit of its
-    /// outputs and gradients.
-    @Test(arguments: [KernelBuild.baseline, .avx2, .avx512], cases.filter { $0.stride == 2 } + [
-        Case(input: GridShape(height: 14, width: 14, channels: 64), outputs: 32, stride: 2, batch: 5)])
-    func helpersNeverShowInTheBits(_ build: KernelBuild, _ c: Case) throws {
+    /// outputs and gradients, in either precision.
+    @Test(arguments: [(KernelBuild.baseline, Precision.fp32), (.avx2, .fp32), (.avx512, .fp32),
+                      (.avx2, .bf16), (.avx512bf16, .bf16)],
+          cases.filter { $0.stride == 2 } + [Case(input: GridShape(height: 14, width: 14, channels: 64), outputs: 32,
+                                                  stride: 2, batch: 5)])
+    func helpersNeverShowInTheBits(_ kernels: (build: KernelBuild, precision: Precision), _ c: Case) throws {
+        let (build, precision) = kernels
         try useKernels(build)
         defer { KernelBuild.endUseOnThisThread() }
         let v = Self.values(c, seed: 3)
-        let alone = Self.kernels(c, v).results
+        let alone = Self.kernels(c, v, precision: precision).results
         for arrival in Set([0, 1, max(0, c.batch - 2)]) {
             let helpers = ScramblingHelpers(arrival: arrival)
-            let helped = Self.kernels(c, v, helpers: helpers).results
+            let helped = Self.kernels(c, v, precision: precision, helpers: helpers).results
             #expect(helpers.pieces > 0 || c.batch - arrival < 2, "\(c): no pieces were offered")
             for (name, a, b) in [("output", alone.y, helped.y), ("kernel gradient", alone.kernelGradient, helped.kernelGradient),
                                  ("bias gradient", alone.biasGradient, helped.biasGradient),
                                  ("input gradient", alone.inputGradient, helped.inputGradient)] {
-                #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(build), \(c), helpers after \(arrival) looks: \(name)")
+                #expect(a.map(\.bitPattern) == b.map(\.bitPattern),
+                        "\(build), \(precision), \(c), helpers after \(arrival) looks: \(name)")
             }
         }
     }

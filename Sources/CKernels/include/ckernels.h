@@ -99,14 +99,41 @@ void vae_deconv2x_backward_finish(const float *scratch, int inputs, int outputs,
 /// (subnormals to zero), products summed in float32 as the CPU's vdpbf16ps does (see
 /// transposed_convolution_bf16_body.h): every build that runs them gives the same bits; the
 /// baseline build has none. `inputs` and `outputs` must be multiples of 16; `scratch` holds
-/// `vae_deconv2x_bf16_scratch_count` floats.
+/// `vae_deconv2x_bf16_room_of(...).scratch` floats.
 void vae_deconv2x_forward_bf16(const float *x, int batch, int height, int width, int inputs,
                                const float *kernel, const float *bias, int outputs, bool relu,
                                float *scratch, float *y);
 void vae_deconv2x_backward_bf16(const float *dy, const float *x, int batch, int height, int width, int inputs,
                                 int outputs, const float *kernel, float *scratch,
                                 float *kernelGradient, float *biasGradient, float *dx, bool dxIsGrid);
-size_t vae_deconv2x_bf16_scratch_count(int height, int width, int inputs, int outputs);
+
+/// What the bf16 layers need, in 32-bit words (floats) of room: `scratch` in all; a thread's
+/// own room for one image's forward (`forwardImage`), for one image's weight-gradient pairs
+/// (`positionPairs`) and for the rest of one image's backward (`backwardWork`); and where in
+/// `scratch` such room for the calling thread starts, after what the forward or the backward
+/// packs (`forwardOwn`, `backwardOwn`). Each room starts on a cache line when `scratch` does.
+typedef struct {
+    size_t scratch, forwardImage, positionPairs, backwardWork, forwardOwn, backwardOwn;
+} vae_deconv2x_bf16_room;
+vae_deconv2x_bf16_room vae_deconv2x_bf16_room_of(int height, int width, int inputs, int outputs);
+
+/// The bf16 forward and backward in steps, as the float32 ones above, so that threads can
+/// share a batch: `pack_forward_bf16` packs the kernel into `scratch`, and `forward_packed_bf16`
+/// computes any images from it, converting each into `xWords` (`forwardImage` words of the
+/// thread's own). `pack_backward_bf16` zeroes the kernel gradient's sum in `scratch` and packs
+/// the kernel there; `position_pairs_bf16` writes `batch` images' weight-gradient operands
+/// (`positionPairs` words each) into `xPairs`; `backward_images_bf16` is
+/// `vae_deconv2x_backward_images` for them, reading the images' `xPairs` (for taps) and using
+/// `work` (`backwardWork` words of the thread's own); `vae_deconv2x_backward_finish` ends it.
+void vae_deconv2x_pack_forward_bf16(const float *kernel, int inputs, int outputs, float *scratch);
+void vae_deconv2x_forward_packed_bf16(const float *x, int batch, int height, int width, int inputs,
+                                      const float *scratch, const float *bias, int outputs, bool relu, uint32_t *xWords,
+                                      float *y);
+void vae_deconv2x_pack_backward_bf16(const float *kernel, int inputs, int outputs, float *scratch);
+void vae_deconv2x_position_pairs_bf16(const float *x, int batch, int height, int width, int inputs, uint32_t *xPairs);
+void vae_deconv2x_backward_images_bf16(const float *dy, const float *x, int batch, int height, int width, int inputs,
+                                       int outputs, float *scratch, int tapFirst, int tapEnd, float *biasGradient,
+                                       float *dx, bool dxIsGrid, const uint32_t *xPairs, uint32_t *work);
 
 /// Stride 1, one output channel: H x W x inputs grids -> plain H x W images (no activation).
 /// `inputs` must be a multiple of 8 (the backward needs 32).
