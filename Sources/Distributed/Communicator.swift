@@ -18,6 +18,10 @@ public protocol Communicator: AnyObject {
     /// Whether the ranks run on more than one machine, where a sum takes long enough to be worth
     /// running beside the computation (in shared memory it takes a fraction of a millisecond).
     var spansMachines: Bool { get }
+    /// Counters that every rank shares and changes atomically, without a collective, or nil
+    /// when the ranks do not all share this machine's memory (or there is one): what lets ranks
+    /// take work as they come free. A frozen rank never blocks the others' use of them.
+    var sharedCounters: SharedCounters? { get }
     /// Readies the calling thread to wait in collectives beside busy threads (those of the
     /// computation), so that it runs as soon as it wakes to move a collective on.
     func prepareThreadForCollectives()
@@ -105,8 +109,18 @@ public struct CollectiveTimeout: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// `VAE_MPI_COUNTERS` counters in memory that the ranks of one machine share; each starts at 0.
+public protocol SharedCounters: AnyObject, Sendable {
+    /// Adds `amount` to counter `counter` and returns its value before.
+    func add(_ amount: Int, to counter: Int) -> Int
+    func load(_ counter: Int) -> Int
+    func store(_ value: Int, in counter: Int)
+}
+
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+
+    public var sharedCounters: SharedCounters? { nil }
 
     public func prepareThreadForCollectives() {}
 

@@ -31,6 +31,9 @@ extension ExactAllReduce {
             }
         }
 
+        /// Whether the part holds all the terms it has room for.
+        public var isFull: Bool { held == capacity }
+
         /// Room for the next term, to be filled and then given to `add`.
         public func nextTerm() -> Term {
             precondition(held < capacity, "more terms than a part holds")

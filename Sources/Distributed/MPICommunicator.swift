@@ -11,6 +11,7 @@ public final class MPICommunicator: Communicator {
     public let timeouts: CollectiveTimeouts
     public let acceptsCallsFromAnyThread: Bool
     public let spansMachines: Bool
+    public let sharedCounters: SharedCounters?
     /// Start-up waits for every rank to load its data.
     private var slowNext = true
 
@@ -53,6 +54,7 @@ public final class MPICommunicator: Communicator {
         try Self.check(code, "MPI_Init")
         acceptsCallsFromAnyThread = anyThread != 0
         spansMachines = oneMachine == 0
+        sharedCounters = vae_mpi_has_shared_counters() != 0 ? MachineCounters() : nil
         var rank: Int32 = 0, size: Int32 = 0
         try Self.check(vae_mpi_rank(&rank), "MPI_Comm_rank")
         try Self.check(vae_mpi_size(&size), "MPI_Comm_size")
@@ -112,6 +114,13 @@ public final class MPICommunicator: Communicator {
 
     public func finalize() {
         _ = vae_mpi_finalize()
+    }
+
+    /// The shim's counters in a window of the machine's shared memory.
+    final class MachineCounters: SharedCounters {
+        func add(_ amount: Int, to counter: Int) -> Int { Int(vae_mpi_counter_add(Int32(counter), Int64(amount))) }
+        func load(_ counter: Int) -> Int { Int(vae_mpi_counter_load(Int32(counter))) }
+        func store(_ value: Int, in counter: Int) { vae_mpi_counter_store(Int32(counter), Int64(value)) }
     }
 
     /// The host `rank` runs on, as MPI names it.

@@ -20,6 +20,11 @@ static int world_rank, world_size;
 static MPI_Request *requests;
 // Each rank's host (MPI_Get_processor_name), gathered at start-up.
 static char (*hosts)[MPI_MAX_PROCESSOR_NAME];
+// When every rank runs on this machine: counters in memory they all share (a window on the
+// ranks of this machine), which ranks change with atomic operations of the CPU, no MPI call.
+static MPI_Comm machine = MPI_COMM_NULL;
+static MPI_Win counters_window = MPI_WIN_NULL;
+static _Atomic int64_t *counters;
 
 static double seconds_now(void) {
     struct timespec now;
@@ -206,6 +211,32 @@ void vae_mpi_host(int rank, char *buffer, size_t capacity) {
     snprintf(buffer, capacity, "%s", hosts && rank >= 0 && rank < world_size ? hosts[rank] : "");
 }
 
+// Rank 0 of `node` holds the counters, zeroed before any rank may use them.
+static int share_counters(MPI_Comm node) {
+    _Atomic int64_t *base = NULL;
+    int error, node_rank, unit = 0;
+    MPI_Aint size = 0;
+    if ((error = MPI_Comm_rank(node, &node_rank)) != MPI_SUCCESS) return error;
+    error = MPI_Win_allocate_shared(node_rank == 0 ? VAE_MPI_COUNTERS * (MPI_Aint)sizeof *base : 0, (int)sizeof *base,
+                                    MPI_INFO_NULL, node, &base, &counters_window);
+    if (error != MPI_SUCCESS) return error;
+    if ((error = MPI_Win_shared_query(counters_window, 0, &size, &unit, &base)) != MPI_SUCCESS) return error;
+    if (node_rank == 0)
+        for (int c = 0; c < VAE_MPI_COUNTERS; c++) atomic_init(&base[c], 0);
+    if ((error = MPI_Barrier(node)) != MPI_SUCCESS) return error;
+    counters = base;
+    machine = node;
+    return MPI_SUCCESS;
+}
+
+int vae_mpi_has_shared_counters(void) { return counters != NULL; }
+
+int64_t vae_mpi_counter_add(int counter, int64_t amount) { return atomic_fetch_add(&counters[counter], amount); }
+
+int64_t vae_mpi_counter_load(int counter) { return atomic_load(&counters[counter]); }
+
+void vae_mpi_counter_store(int counter, int64_t value) { atomic_store(&counters[counter], value); }
+
 static int set_up(int with_heartbeats, int *one_machine) {
     int error;
     if ((error = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)) != MPI_SUCCESS) return error;
@@ -217,10 +248,10 @@ static int set_up(int with_heartbeats, int *one_machine) {
     if ((error = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node)) != MPI_SUCCESS)
         return error;
     int node_size = 0;
-    error = MPI_Comm_size(node, &node_size);
-    MPI_Comm_free(&node);
-    if (error != MPI_SUCCESS) return error;
+    if ((error = MPI_Comm_size(node, &node_size)) != MPI_SUCCESS) return error;
     *one_machine = node_size == world_size;
+    if (*one_machine && (error = share_counters(node)) != MPI_SUCCESS) return error;
+    if (machine == MPI_COMM_NULL) MPI_Comm_free(&node);
     hosts = calloc((size_t)world_size, sizeof *hosts);
     // One request each for the other ranks' announcements, plus one for the collective.
     requests = calloc((size_t)world_size + 1, sizeof(MPI_Request));
@@ -364,6 +395,11 @@ int vae_mpi_abort(int code) { return MPI_Abort(MPI_COMM_WORLD, code); }
 
 int vae_mpi_finalize(void) {
     stop_heartbeats();
+    if (counters_window != MPI_WIN_NULL) {
+        counters = NULL;
+        MPI_Win_free(&counters_window);
+        MPI_Comm_free(&machine);
+    }
     return MPI_Finalize();
 }
 

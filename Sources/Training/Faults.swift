@@ -54,6 +54,11 @@ public struct Faults: Sendable {
         nanGradient.map { $0.step == step && $0.rank == rank } ?? false
     }
 
+    /// Whether some rank's gradient is poisoned in `step`.
+    func poisonsGradient(step: Int) -> Bool {
+        nanGradient.map { $0.step == step } ?? false
+    }
+
     func freezesInSum(step: Int, rank: Int) -> Bool {
         freezeInSum.map { $0.step == step && $0.rank == rank } ?? false
     }

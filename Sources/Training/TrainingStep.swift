@@ -4,10 +4,11 @@ import Kernels
 import Model
 
 /// One optimiser step on a global batch. The batch is cut into micro-batches of a fixed size at
-/// fixed places; each rank computes a contiguous share of them (its threads taking them one at
-/// a time as they come free), and their gradients meet in an exact integer sum. So every rank
-/// ends with the same total whatever the world size or the thread count, and bit for bit what
-/// one process with one thread gets.
+/// fixed places; threads take them one at a time as they come free: the threads of every rank
+/// when the ranks share one machine (from a counter in their shared memory), else each rank's
+/// from a contiguous share of its own. Their gradients meet in an exact integer sum, whatever
+/// computed them: so every rank ends with the same total whatever the world size or the thread
+/// count, and bit for bit what one process with one thread gets.
 final class TrainingStep {
     private let model: VAE
     private let configuration: TrainingConfiguration
@@ -33,10 +34,13 @@ final class TrainingStep {
         // micro-batches of a full batch, fixed by the run's identity, choose the encoding. The
         // groups from where the model's backward pass says gradients are final (the decoder's
         // last layers) are summed while the rest of it runs.
+        // Taking from the machine's counter, a thread may hold up to twice its rank's share: a
+        // rank the machine slows leaves the rest to the others.
         let microBatches = MicroBatchPlan(images: c.batchSize, microBatchSize: c.microBatchSize).count
+        let share = workers.mostPerThread(of: microBatches, ranks: communicator.size)
         sum = ExactAllReduce(blocks: model.layout.specs.map(\.range), earlyStarts: model.gradientsFinalOffsets,
                              terms: microBatches, parts: workers.count,
-                             termsPerPart: workers.mostPerThread(of: microBatches, ranks: communicator.size),
+                             termsPerPart: communicator.sharedCounters == nil ? share : min(microBatches, 2 * share),
                              communicator: communicator)
     }
 
@@ -57,16 +61,27 @@ final class TrainingStep {
         let number = state.step + 1, rank = communicator.rank
         let random = Philox(seed: configuration.seed)
         let scale = 1 / Float(batch.count)
-        let share = MicroBatchPlan(images: batch.count, microBatchSize: micro).share(rank: rank, of: communicator.size)
+        let plan = MicroBatchPlan(images: batch.count, microBatchSize: micro)
+        let share = plan.share(rank: rank, of: communicator.size)
+        let dealer: Dealer
+        // A step poisoned for a test deals rank by rank, so that its rank surely computes one.
+        if let counters = communicator.sharedCounters, !faults.poisonsGradient(step: number) {
+            // Step n takes from counter n % 2, and zeroes the other for step n + 1: every rank
+            // took its last from that one in step n - 1, before the sum that step n follows.
+            counters.store(0, in: (number + 1) % 2)
+            dealer = MachineDealer(plan.count, counter: number % 2, of: counters)
+        } else {
+            dealer = RangeDealer(share)
+        }
         let poisoned = faults.poisonsGradient(step: number, rank: rank) ? share.first : nil
         faults.stallIfDue(step: number, rank: rank)
         if faults.freezesInSum(step: number, rank: rank) { communicator.stopInside(nextCollective: "exact sum") }
         sum.start()
         state.parameters.withUnsafeBufferPointer { parameters in
-            workers.inParallel(dealing: share) { w, microBatches in
+            workers.inParallel(dealer: dealer) { w, microBatches in
                 let b = workers.buffers[w], part = sum.parts[w]
                 workers.help.compute(as: w) {
-                    while let microBatch = microBatches.take() {
+                    while !part.isFull, let microBatch = microBatches.take() {
                         let start = batch.startIndex + microBatch * micro
                         let images = batch[start..<min(start + micro, batch.endIndex)].lazy.map { Int($0) }
                         b.load(images, of: data)
@@ -83,7 +98,7 @@ final class TrainingStep {
                             targets: b.targets, eps: b.eps, batch: images.count, lossScale: scale,
                             klWeight: configuration.klWeight, precision: configuration.precision,
                             workspace: b.workspace, helpers: workers.help.boards[w],
-                            gradientsFinal: { if microBatches.isEmpty { part.finalValues(from: $0, of: term) } })
+                            gradientsFinal: { if microBatches.isEmpty || part.isFull { part.finalValues(from: $0, of: term) } })
                         term[.reconstruction] = Float(sums.reconstruction) * scale
                         term[.kl] = Float(sums.kl) * scale
                         if microBatch == poisoned { term.values[0] = .nan }

@@ -1,4 +1,5 @@
 import Dataset
+import Distributed
 import Dispatch
 import Model
 import Synchronization
@@ -28,7 +29,11 @@ final class WorkerThreads {
     /// what must not change the result: the callers sum exactly.
     func inParallel(dealing items: Range<Int>, _ body: (_ thread: Int, _ items: Dealer) -> Void) {
         guard !items.isEmpty else { return }
-        let dealer = Dealer(items)
+        inParallel(dealer: RangeDealer(items), body)
+    }
+
+    /// The same with items from `dealer`.
+    func inParallel(dealer: Dealer, _ body: (_ thread: Int, _ items: Dealer) -> Void) {
         withoutActuallyEscaping(body) { body in
             // Each thread's buffers are touched by that thread only, and the parameters and
             // the data are only read while the threads run: nothing is shared mutably.
@@ -38,8 +43,16 @@ final class WorkerThreads {
     }
 }
 
-/// The items of a range, handed out one at a time to whichever thread asks.
-final class Dealer: Sendable {
+/// Items handed out one at a time to whichever thread asks.
+protocol Dealer: Sendable {
+    /// The next item nobody has taken, or nil when all are taken.
+    func take() -> Int?
+    /// Every item is taken: the one a thread holds is its last.
+    var isEmpty: Bool { get }
+}
+
+/// The items of a range, dealt to this rank's threads.
+final class RangeDealer: Dealer {
     private let next: Atomic<Int>
     private let end: Int
 
@@ -48,14 +61,33 @@ final class Dealer: Sendable {
         end = items.upperBound
     }
 
-    /// The next item nobody has taken, or nil when all are taken.
     func take() -> Int? {
         let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
         return item < end ? item : nil
     }
 
-    /// Every item is taken: the one a thread holds is its last.
     var isEmpty: Bool { next.load(ordering: .relaxed) >= end }
+}
+
+/// Items 0 ..< count dealt to the threads of every rank on this machine, from one of the
+/// counters they share (which must start at 0): a rank that the machine's other work slows takes
+/// fewer.
+final class MachineDealer: Dealer {
+    private let counters: SharedCounters
+    private let counter: Int, count: Int
+
+    init(_ count: Int, counter: Int, of counters: SharedCounters) {
+        self.counters = counters
+        self.counter = counter
+        self.count = count
+    }
+
+    func take() -> Int? {
+        let item = counters.add(1, to: counter)
+        return item < count ? item : nil
+    }
+
+    var isEmpty: Bool { counters.load(counter) >= count }
 }
 
 /// What one worker thread reuses every step: a micro-batch's inputs and its workspace.

@@ -38,6 +38,14 @@ typedef struct {
 /// returns VAE_MPI_PEER_SILENT, and if none does within `heartbeat_seconds` more, that thread says
 /// so on stderr and aborts the job.
 int vae_mpi_init(const vae_mpi_liveness *liveness, int *any_thread, int *one_machine);
+/// Counters in memory that every rank shares, when all run on this machine (else none): they
+/// start at 0, and ranks change them with the CPU's atomic operations, never blocked by a
+/// frozen peer. `vae_mpi_counter_add` returns the value before the addition.
+#define VAE_MPI_COUNTERS 2
+int vae_mpi_has_shared_counters(void);
+int64_t vae_mpi_counter_add(int counter, int64_t amount);
+int64_t vae_mpi_counter_load(int counter);
+void vae_mpi_counter_store(int counter, int64_t value);
 int vae_mpi_rank(int *rank);
 int vae_mpi_size(int *size);
 /// Element-wise all-reduce in place, waiting at most `timeout_seconds` without spinning a core.
