@@ -211,19 +211,25 @@ void vae_mpi_host(int rank, char *buffer, size_t capacity) {
     snprintf(buffer, capacity, "%s", hosts && rank >= 0 && rank < world_size ? hosts[rank] : "");
 }
 
-// Rank 0 of `node` holds the counters, zeroed before any rank may use them.
+// Rank 0 of `node` holds the counters, zeroed before any rank may use them. Where MPI cannot
+// share memory, no rank uses them (they all deal work as between machines): every rank must
+// deal alike, so they agree on whether all have them.
 static int share_counters(MPI_Comm node) {
     _Atomic int64_t *base = NULL;
     int error, node_rank, unit = 0;
     MPI_Aint size = 0;
     if ((error = MPI_Comm_rank(node, &node_rank)) != MPI_SUCCESS) return error;
-    error = MPI_Win_allocate_shared(node_rank == 0 ? VAE_MPI_COUNTERS * (MPI_Aint)sizeof *base : 0, (int)sizeof *base,
-                                    MPI_INFO_NULL, node, &base, &counters_window);
-    if (error != MPI_SUCCESS) return error;
-    if ((error = MPI_Win_shared_query(counters_window, 0, &size, &unit, &base)) != MPI_SUCCESS) return error;
-    if (node_rank == 0)
+    int shared = MPI_Win_allocate_shared(node_rank == 0 ? VAE_MPI_COUNTERS * (MPI_Aint)sizeof *base : 0,
+                                         (int)sizeof *base, MPI_INFO_NULL, node, &base, &counters_window) == MPI_SUCCESS &&
+                 MPI_Win_shared_query(counters_window, 0, &size, &unit, &base) == MPI_SUCCESS && base != NULL;
+    if (shared && node_rank == 0)
         for (int c = 0; c < VAE_MPI_COUNTERS; c++) atomic_init(&base[c], 0);
-    if ((error = MPI_Barrier(node)) != MPI_SUCCESS) return error;
+    // The agreement also orders the zeroing before any use.
+    if ((error = MPI_Allreduce(MPI_IN_PLACE, &shared, 1, MPI_INT, MPI_MIN, node)) != MPI_SUCCESS) return error;
+    if (!shared) {
+        if (counters_window != MPI_WIN_NULL) MPI_Win_free(&counters_window);
+        return MPI_SUCCESS;
+    }
     counters = base;
     machine = node;
     return MPI_SUCCESS;
