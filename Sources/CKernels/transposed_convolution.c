@@ -177,7 +177,7 @@ static inline void bf16_zip(const float *first, const float *second, int count, 
         const w16 high = second ? BF16_BITS16(*(const w16u *)(second + j)) : 0;
         *(w16u *)(pairs + j) = low | high << 16;
     }
-    for (; j < count; j++) pairs[j] = bf16_bits(first[j]) | (second ? bf16_bits(second[j]) << 16 : 0);
+    for (; j < count; j++) pairs[j] = second ? bf16_pair(first[j], second[j]) : bf16_bits(first[j]);
 }
 
 // Where a register tile's sums go (tile_output_body.h): added into c[r] when `accumulate`, else
@@ -429,7 +429,7 @@ vae_deconv2x_bf16_room vae_deconv2x_bf16_room_of(int height, int width, int inpu
     vae_deconv2x_bf16_room room = {
         .forwardImage = (size_t)vae_grid_count(height, width, inputs) / 2,
         .positionPairs = positionPairs * inputs,
-        .backwardWork = outGrid / 2 > positionPairs * outputs ? outGrid / 2 : positionPairs * outputs,
+        .backwardWork = max_size(outGrid / 2, positionPairs * outputs),
         .forwardOwn = 9 * panel / 2,
         .backwardOwn = 9 * panel + 9 * panel / 2,
     };

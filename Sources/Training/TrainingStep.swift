@@ -30,12 +30,11 @@ final class TrainingStep {
         self.communicator = communicator
         self.faults = faults
         // A thread holds each of its micro-batches' gradients until the step's exponents are
-        // agreed on: at most its rank's share of a full batch. Each tensor is a block. The
-        // micro-batches of a full batch, fixed by the run's identity, choose the encoding. The
-        // groups from where the model's backward pass says gradients are final (the decoder's
-        // last layers) are summed while the rest of it runs.
-        // Taking from the machine's counter, a thread may hold up to twice its rank's share: a
-        // rank the machine slows leaves the rest to the others.
+        // agreed on: at most its rank's share of a full batch, or twice that when ranks take from
+        // the machine's counter (a rank the machine slows leaves the rest to the others). Each
+        // tensor is a block. The micro-batches of a full batch, fixed by the run's identity,
+        // choose the encoding. The groups from where the model's backward pass says gradients are
+        // final (the decoder's last layers) are summed while the rest of it runs.
         let microBatches = MicroBatchPlan(images: c.batchSize, microBatchSize: c.microBatchSize).count
         let share = workers.mostPerThread(of: microBatches, ranks: communicator.size)
         sum = ExactAllReduce(blocks: model.layout.specs.map(\.range), earlyStarts: model.gradientsFinalOffsets,
